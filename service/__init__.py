@@ -1,0 +1,1 @@
+"""Rules-as-code service for Shanghai's IP and tech-transfer subsidy programs."""

@@ -1,0 +1,37 @@
+"""What routes need, taken from the application state built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.config import Settings
+from service.disqualification import DisqualificationList
+from service.engine.base import Evaluator
+from service.errors import UnknownProgram
+from service.rules.loader import RuleBook
+from service.rules.program import Program
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    book: RuleBook
+    evaluator: Evaluator
+    disqualified: DisqualificationList
+
+    def program(self, program_id: str) -> Program:
+        program = self.book.get(program_id)
+        if program is None:
+            raise UnknownProgram(program_id)
+        return program
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -1,0 +1,126 @@
+"""The app: load and compile the rules once, wire routes and error handlers, serve docs offline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from service.api import health, programs
+from service.api.deps import Runtime
+from service.api.openapi import build_openapi, operation_id
+from service.config import Settings, get_settings
+from service.disqualification import DisqualificationList
+from service.engine.base import Evaluator
+from service.engine.durable_eval import DurableEvaluator
+from service.engine.python_eval import PythonEvaluator
+from service.errors import InvalidRequest, ServiceError
+from service.rules.loader import load_rules
+from service.schemas.body import path_of
+
+log = logging.getLogger("service")
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+
+DESCRIPTION = """
+上海市知识产权运营与科技成果转移转化资助规则服务。每项条件与上限均注明条款。
+
+Rules-as-code for Shanghai's IP and tech-transfer subsidy programs: eligibility, awards and
+disbursement, each reason tied to its article. Amounts are CNY strings with two decimals.
+"""
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Load, validate and compile every rule file; any problem stops start-up (RuleFileError)."""
+    book = load_rules(settings.rules_dir)
+    evaluator: Evaluator = (
+        DurableEvaluator(book.programs, book.version)
+        if settings.engine == "durable_rules"
+        else PythonEvaluator()
+    )
+    log.info(
+        "rules %s loaded: %d programs, engine %s", book.version, len(book.programs), evaluator.name
+    )
+    return Runtime(
+        settings, book, evaluator, DisqualificationList.from_file(settings.disqualified_file)
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = build_runtime(settings)  # at import/creation time: a broken rule file never serves
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="上海知识产权与科技成果转化资助规则服务 / Shanghai IP subsidy rules",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.runtime = runtime
+    app.include_router(health.router)
+    app.include_router(programs.router)
+    _install_error_handlers(app)
+    _install_docs(app)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("%s: %s", exc.code, exc.__cause__ or exc)
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {
+                "loc": list(e["loc"]),
+                "path": path_of(tuple(e["loc"])[1:]),
+                "type": e["type"],
+                "msg": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        err = InvalidRequest(detail)
+        return JSONResponse(err.body(), status_code=err.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        err = ServiceError()
+        return JSONResponse(err.body(), status_code=500)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI from the service's own assets: reviewers' networks may have no internet."""
+    app.mount("/static/docs", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="资助规则服务 / Subsidy rules — Swagger UI",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+            swagger_ui_parameters={"tryItOutEnabled": True, "displayRequestDuration": True},
+        )
+
+
+app = create_app()

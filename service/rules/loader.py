@@ -1,0 +1,291 @@
+"""Load, validate and compile the rule files under ``rules/`` (once, at start-up).
+
+Any problem stops start-up with ``RuleFileError`` naming the file, the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from service.rules.expr import Compiler, ExprError
+from service.rules.fields import FieldSpec, Scope, scope_of
+from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, RuleFileSpec
+from service.rules.params import Parameter, build_parameter
+from service.rules.program import Condition, ItemGroup, Program
+from service.rules.yaml_lines import LineDict, line_of, load_yaml
+from service.schemas.forms import FORMS
+
+# Facts the service supplies beside the request (see service/engine/facts.py).
+CONTEXT_FIELDS = {"context.disqualified": FieldSpec("bool")}
+
+
+class RuleFileError(Exception):
+    """A rule file that cannot be used; the message names the file and the line."""
+
+    def __init__(self, path: Path | str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = str(path)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    """Every compiled program, and the version (content hash) of the files that made them."""
+
+    programs: dict[str, Program]
+    version: str
+    root: Path
+
+    def get(self, program_id: str) -> Program | None:
+        return self.programs.get(program_id)
+
+
+@dataclass
+class _Source:
+    path: Path
+    label: str
+    raw: Any
+    spec: IncludeSpec
+
+
+def rules_version(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def load_rules(root: Path) -> RuleBook:
+    root = root.resolve()
+    if not root.is_dir():
+        raise RuleFileError(root, 0, "the rules directory does not exist")
+    programs: dict[str, Program] = {}
+    for path in sorted(root.rglob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        program = _load_program(root, path)
+        if program.id in programs:
+            raise RuleFileError(_label(root, path), 1, f"program id '{program.id}' is used twice")
+        programs[program.id] = program
+    if not programs:
+        raise RuleFileError(root, 0, "no rule files found")
+    return RuleBook(programs, rules_version(root), root)
+
+
+def _label(root: Path, path: Path) -> str:
+    return f"rules/{path.relative_to(root).as_posix()}"
+
+
+def _read(root: Path, path: Path, model: type[IncludeSpec]) -> _Source:
+    label = _label(root, path)
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise RuleFileError(label, (mark.line + 1) if mark else 1, str(exc.problem)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleFileError(label, 0, str(exc)) from exc
+    if not isinstance(raw, LineDict):
+        raise RuleFileError(label, 1, "a rule file is a mapping of keys to values")
+    try:
+        spec = model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise RuleFileError(label, line_of(raw, err["loc"]), f"{where}: {err['msg']}") from exc
+    return _Source(path, label, raw, spec)
+
+
+def _with_includes(root: Path, source: _Source, seen: tuple[Path, ...] = ()) -> list[_Source]:
+    """The included files (depth first, in order), then the file itself."""
+    out: list[_Source] = []
+    for index, name in enumerate(source.spec.include):
+        path = (source.path.parent / name).resolve()
+        line = line_of(source.raw, ("include", index))
+        if not path.is_file() or root not in path.parents:
+            raise RuleFileError(source.label, line, f"included file '{name}' not found")
+        if path in seen:
+            raise RuleFileError(source.label, line, f"'{name}' includes itself")
+        included = _read(root, path, IncludeSpec)
+        out.extend(_with_includes(root, included, (*seen, source.path)))
+    out.append(source)
+    return out
+
+
+def _load_program(root: Path, path: Path) -> Program:
+    main = _read(root, path, RuleFileSpec)
+    spec = main.spec
+    assert isinstance(spec, RuleFileSpec)
+    sources = _with_includes(root, main)
+
+    form = FORMS.get(spec.form)
+    if form is None:
+        raise RuleFileError(
+            main.label,
+            line_of(main.raw, ("form",)),
+            f"unknown form '{spec.form}' ({sorted(FORMS)})",
+        )
+    scope = scope_of(form, spec.form)
+    scope.fields.update(CONTEXT_FIELDS)
+
+    params: dict[str, Parameter] = {}
+    for src in sources:
+        for name, pspec in src.spec.parameters.items():
+            line = line_of(src.raw, ("parameters", name))
+            if name in params:
+                raise RuleFileError(src.label, line, f"parameter '{name}' is defined twice")
+            if name.split(".")[0] in {f.split(".")[0] for f in scope.fields}:
+                raise RuleFileError(src.label, line, f"parameter '{name}' shadows a form field")
+            try:
+                params[name] = build_parameter(name, pspec)
+            except ValueError as exc:
+                raise RuleFileError(src.label, line, str(exc)) from exc
+
+    compiler = Compiler(scope, params)
+    conditions: list[Condition] = []
+    groups: list[ItemGroup] = []
+    for src in sources:
+        for index, cspec in enumerate(src.spec.conditions):
+            conditions.append(_condition(compiler, src, ("conditions", index), cspec))
+        for gindex, gspec in enumerate(src.spec.items):
+            groups.append(_item_group(scope, params, src, gindex, gspec))
+    _unique_ids(main, conditions, groups)
+    program = Program(
+        id=spec.id,
+        policy=spec.policy,
+        kind=spec.kind,
+        title_zh=spec.title_zh,
+        title_en=spec.title_en,
+        article=spec.article,
+        source=spec.source,
+        file=main.label,
+        effective_from=spec.effective_from,
+        effective_to=spec.effective_to,
+        description_zh=spec.description_zh,
+        description_en=spec.description_en,
+        form=form,
+        form_name=spec.form,
+        scope=scope,
+        parameters=params,
+        conditions=tuple(conditions),
+        item_groups=tuple(groups),
+        award=spec.award,
+        quota=spec.quota,
+    )
+    _check_award(main, program)
+    return program
+
+
+def _condition(
+    compiler: Compiler, src: _Source, loc: tuple[Any, ...], cspec: ConditionSpec
+) -> Condition:
+    line = line_of(src.raw, (*loc, "when"))
+    try:
+        node = compiler.compile(cspec.when)
+    except ExprError as exc:
+        raise RuleFileError(
+            src.label, line, f"condition '{cspec.id}': {exc} (column {exc.col + 1})"
+        ) from exc
+    return Condition(
+        cspec.id,
+        cspec.article,
+        cspec.zh,
+        cspec.en,
+        cspec.severity,
+        cspec.when,
+        node,
+        f"{src.label}:{line}",
+    )
+
+
+def _item_group(
+    scope: Scope, params: dict[str, Parameter], src: _Source, gindex: int, gspec: ItemGroupSpec
+) -> ItemGroup:
+    loc = ("items", gindex)
+    item_scope = scope.lists.get(gspec.list_name)
+    if item_scope is None:
+        raise RuleFileError(
+            src.label,
+            line_of(src.raw, (*loc, "list")),
+            f"the form has no item list '{gspec.list_name}'",
+        )
+    if gspec.distinct_by is not None and gspec.distinct_by not in item_scope.fields:
+        raise RuleFileError(
+            src.label,
+            line_of(src.raw, (*loc, "distinct_by")),
+            f"items of '{gspec.list_name}' have no field '{gspec.distinct_by}'",
+        )
+    if gspec.distinct_by is not None and gspec.duplicate is None:
+        raise RuleFileError(
+            src.label, line_of(src.raw, loc), "distinct_by needs a 'duplicate' statement"
+        )
+    compiler = Compiler(scope, params, item=item_scope)
+    conditions = tuple(
+        _condition(compiler, src, (*loc, "conditions", index), cspec)
+        for index, cspec in enumerate(gspec.conditions)
+    )
+    return ItemGroup(
+        gspec.list_name,
+        item_scope,
+        gspec.on_fail,
+        gspec.distinct_by,
+        gspec.duplicate,
+        gspec.at_least_one,
+        conditions,
+    )
+
+
+def _unique_ids(main: _Source, conditions: list[Condition], groups: list[ItemGroup]) -> None:
+    seen: set[str] = set()
+    ids = [c.id for c in conditions] + [c.id for g in groups for c in g.conditions]
+    ids += [s.id for g in groups for s in (g.duplicate, g.at_least_one) if s is not None]
+    for cid in ids:
+        if cid in seen:
+            raise RuleFileError(
+                main.label, 1, f"condition id '{cid}' is used twice in this program"
+            )
+        seen.add(cid)
+
+
+def _check_award(main: _Source, program: Program) -> None:
+    award = program.award
+    line = line_of(main.raw, ("award",))
+
+    def need_param(name: str | None, types: tuple[str, ...], what: str) -> None:
+        if name is None or name not in program.parameters:
+            raise RuleFileError(main.label, line, f"award.{what}: no parameter '{name}'")
+        if program.parameters[name].type not in types:
+            raise RuleFileError(
+                main.label, line, f"award.{what}: '{name}' must be a {' or '.join(types)}"
+            )
+
+    def need_field(fields: dict[str, FieldSpec], name: str | None, kind: str, what: str) -> None:
+        if name is None or name not in fields or fields[name].kind != kind:
+            raise RuleFileError(main.label, line, f"award.{what}: '{name}' must be a {kind} field")
+
+    for cap in award.caps:
+        need_param(cap, ("money",), "caps")
+    if award.kind in ("per_item", "rate_of_items"):
+        groups = {g.list_name: g for g in program.item_groups}
+        if award.items not in groups:
+            raise RuleFileError(main.label, line, f"award.items: no item group '{award.items}'")
+        if award.kind == "per_item":
+            need_param(award.amount, ("money",), "amount")
+        else:
+            need_param(award.rate, ("rate",), "rate")
+            need_field(groups[award.items].scope.fields, award.base, "money", "base")
+    elif award.kind == "requested":
+        need_field(program.scope.fields, award.requested, "money", "requested")
+    elif award.kind == "fixed":
+        need_param(award.amount, ("money",), "amount")
+    elif award.kind == "tier":
+        need_param(award.tiers, ("money_by_tier",), "tiers")
+        need_field(program.scope.fields, award.tier_field, "int", "tier_field")

@@ -1,0 +1,77 @@
+"""Responses of the program catalogue: what a reviewer reads to see the rules themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from service.rules.program import Program
+
+
+class ProgramSummary(BaseModel):
+    id: str = Field(examples=["ipa2022-art19"])
+    policy: str = Field(examples=["ipa2022"])
+    title_zh: str
+    title_en: str
+    article: str = Field(examples=["第十九条"])
+    kind: str = Field(examples=["performance_reward"])
+    effective_from: str = Field(examples=["2022-11-09"])
+    effective_to: str = Field(examples=["2023-12-31"])
+
+
+class ConditionOut(BaseModel):
+    id: str
+    article: str
+    text_zh: str
+    text_en: str
+    severity: str = Field(description="error | warning | priority")
+    expression: str = Field(
+        description="规则文件中的条件表达式 / the condition as written in the rule file"
+    )
+    applies_to: str = Field(description="application，或条目列表名 / application, or the item list")
+
+
+class ProgramDetail(ProgramSummary):
+    description_zh: str | None = None
+    description_en: str | None = None
+    source: str
+    rule_file: str
+    form: str
+    parameters: list[dict[str, Any]]
+    conditions: list[ConditionOut]
+    award: dict[str, Any]
+    quota: dict[str, Any] | None = None
+
+
+def program_detail(program: Program) -> dict[str, Any]:
+    conditions = [{**c.public(), "applies_to": "application"} for c in program.conditions]
+    for group in program.item_groups:
+        conditions += [{**c.public(), "applies_to": group.list_name} for c in group.conditions]
+        for stmt in (group.duplicate, group.at_least_one):
+            if stmt is not None:
+                conditions.append(
+                    {
+                        "id": stmt.id,
+                        "article": stmt.article,
+                        "text_zh": stmt.zh,
+                        "text_en": stmt.en,
+                        "severity": "error",
+                        "expression": f"distinct {group.distinct_by}"
+                        if stmt is group.duplicate
+                        else "count >= 1",
+                        "applies_to": group.list_name,
+                    }
+                )
+    return {
+        **program.summary(),
+        "description_zh": program.description_zh,
+        "description_en": program.description_en,
+        "source": program.source,
+        "rule_file": program.file,
+        "form": program.form_name,
+        "parameters": [p.public() for p in program.parameters.values()],
+        "conditions": conditions,
+        "award": program.award.model_dump(exclude_none=True),
+        "quota": program.quota.model_dump(exclude_none=True) if program.quota else None,
+    }

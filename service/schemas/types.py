@@ -1,0 +1,155 @@
+"""Field types of the contract: money, dates, timestamps, identifiers.
+
+Bodies are decoded by :mod:`service.schemas.body` with ``parse_float=Decimal`` so that a JSON
+number reaches these validators exactly as it was written; floats never carry money.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StrictBool, WithJsonSchema
+
+from service.money import fmt
+from service.schemas.identifiers import canonical_patent_number, validate_uscc
+
+_MONEY_RE = re.compile(r"^\d+(\.\d{1,2})?$")
+
+
+class ExponentNumber(str):
+    """A JSON number written with an exponent (``1.5e3``): kept as text so it can be refused."""
+
+
+class NonFiniteNumber(str):
+    """``NaN`` / ``Infinity`` literals, which Python's json module accepts and JSON does not."""
+
+
+def _parse_money(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("金额不能是布尔值 / an amount cannot be a boolean")
+    if isinstance(value, ExponentNumber | NonFiniteNumber):
+        raise ValueError(
+            "金额不能使用指数形式或非数值 / exponent forms, NaN and Infinity are not amounts"
+        )
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("金额不能为负 / an amount cannot be negative")
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        text = format(value, "f") if value.is_finite() else "NaN"
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise ValueError('金额应为字符串或整数，如 "1500.00" / send amounts as strings or integers')
+    if text.startswith("-"):
+        raise ValueError("金额不能为负 / an amount cannot be negative")
+    if not _MONEY_RE.match(text):
+        raise ValueError(
+            '金额应为非负数，最多两位小数，如 "1500.00" / '
+            'an amount is a non-negative number with at most two decimals, like "1500.00"'
+        )
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
+        raise ValueError("金额无法解析 / unreadable amount") from exc
+
+
+def _two_places(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_parse_money),
+    AfterValidator(_two_places),
+    PlainSerializer(fmt, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d+(\.\d{1,2})?$",
+            "description": "人民币元，最多两位小数 / CNY yuan, at most two decimals",
+            "examples": ["1500.00"],
+        }
+    ),
+]
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        raise ValueError("日期格式应为 YYYY-MM-DD / a date is written YYYY-MM-DD")
+    return value
+
+
+def _parse_timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(
+                "时间应为 ISO 8601 格式并带时区，如 2023-03-01T10:00:00+08:00 / "
+                "a timestamp is ISO 8601 with an offset, like 2023-03-01T10:00:00+08:00"
+            ) from exc
+    else:
+        raise ValueError("时间应为字符串 / a timestamp is a string")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(
+            "时间必须带时区偏移，如 +08:00 / a timestamp must carry a UTC offset, like +08:00"
+        )
+    return parsed
+
+
+CalendarDate = Annotated[
+    date,
+    BeforeValidator(_parse_date),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2023-03-01"]}),
+]
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_parse_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601，必须带时区偏移 / ISO 8601 with a UTC offset",
+            "examples": ["2023-03-01T10:00:00+08:00"],
+        }
+    ),
+]
+
+USCC = Annotated[
+    str,
+    AfterValidator(validate_uscc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$",
+            "description": "统一社会信用代码（GB 32100-2015，含校验位） / USCC with check character",
+            "examples": ["123100004250061179"],
+        }
+    ),
+]
+
+PatentNumber = Annotated[
+    str,
+    AfterValidator(canonical_patent_number),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(ZL|CN)?(\d{12}|\d{8})\.?[0-9X]$",
+            "description": "中国专利号（含校验位），可带 ZL/CN 前缀 / Chinese patent number with check character",
+            "examples": ["ZL201510906090.5"],
+        }
+    ),
+]
+
+Flag = StrictBool
