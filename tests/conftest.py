@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from service.config import Settings
+from service.main import create_app
+from service.rules.loader import RuleBook, load_rules
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+# The organisation the test disqualification list names (第二十六条); cases use it.
+DISQUALIFIED_USCC = "91310000MA1FL9Y9Y8"
+
+
+@pytest.fixture(scope="session")
+def book() -> RuleBook:
+    return load_rules(RULES)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    listing = tmp_path_factory.mktemp("dq") / "disqualified.txt"
+    listing.write_text(f"# 第二十六条 test list\n{DISQUALIFIED_USCC}\n", encoding="utf-8")
+    return create_app(Settings(rules_dir=RULES, disqualified_file=listing))
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
