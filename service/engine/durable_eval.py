@@ -134,22 +134,37 @@ class _Host(durable_engine.Host):
         return _Recorder(self, action_name).fire
 
 
+# One host and one lock per process, whatever the number of evaluators: the C engine is not
+# safe to enter from two threads, even through two hosts.
+_LOCK = threading.Lock()
+_HOST: _Host | None = None
+_SIDS = itertools.count(1)
+
+
+def _host() -> _Host:
+    global _HOST
+    if _HOST is None:
+        _HOST = _Host()
+    return _HOST
+
+
 class DurableEvaluator:
     name = "durable_rules"
 
     def __init__(self, programs: dict[str, Program], version: str) -> None:
-        self._lock = threading.Lock()
-        self._sids = itertools.count(1)
-        self._host = _Host()
         self._names: dict[str, str] = {}
         definitions = {}
-        for program in programs.values():
-            name = f"{program.id}@{version}"
-            # Ruleset() deletes "run" from the dict it is given: register a copy.
-            definitions[name] = copy.deepcopy(ruleset_for(program))
-            self._names[program.id] = name
-        with self._lock:
-            self._host.register_rulesets(definitions)
+        with _LOCK:
+            host = _host()
+            for program in programs.values():
+                name = f"{program.id}@{version}"
+                self._names[program.id] = name
+                if name not in host._ruleset_directory:  # same name, same content: reuse
+                    # Ruleset() deletes "run" from the dict it is given: register a copy.
+                    definitions[name] = copy.deepcopy(ruleset_for(program))
+            if definitions:
+                host.register_rulesets(definitions)
+        self._host = host
 
     def evaluate(self, program: Program, facts: Facts) -> Violations:
         name = self._names.get(program.id)
@@ -168,8 +183,8 @@ class DurableEvaluator:
                         **{k: encode(v) for k, v in item.items()},
                     }
                 )
-        with self._lock:
-            sid = str(next(self._sids))
+        with _LOCK:
+            sid = str(next(_SIDS))
             for message in messages:
                 message["sid"] = sid
             self._host.fired = []

@@ -98,10 +98,23 @@ def _read(root: Path, path: Path, model: type[IncludeSpec]) -> _Source:
     try:
         spec = model.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise RuleFileError(label, line_of(raw, err["loc"]), f"{where}: {err['msg']}") from exc
+        # Name the error that points at a line that exists (an unknown key) before one about
+        # something absent (a missing key), then list the rest.
+        errors = sorted(exc.errors(), key=lambda e: -_depth(raw, e["loc"]))
+        messages = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        raise RuleFileError(label, line_of(raw, errors[0]["loc"]), messages) from exc
     return _Source(path, label, raw, spec)
+
+
+def _depth(data: Any, loc: tuple[Any, ...]) -> int:
+    depth = 0
+    for part in loc:
+        if isinstance(data, dict | list) and (part in data if isinstance(data, dict) else isinstance(part, int)):
+            data = data[part]
+            depth += 1
+        else:
+            break
+    return depth
 
 
 def _with_includes(root: Path, source: _Source, seen: tuple[Path, ...] = ()) -> list[_Source]:
@@ -139,7 +152,7 @@ def _load_program(root: Path, path: Path) -> Program:
     params: dict[str, Parameter] = {}
     for src in sources:
         for name, pspec in src.spec.parameters.items():
-            line = line_of(src.raw, ("parameters", name))
+            line = line_of(src.raw, ("parameters", name, "value"))
             if name in params:
                 raise RuleFileError(src.label, line, f"parameter '{name}' is defined twice")
             if name.split(".")[0] in {f.split(".")[0] for f in scope.fields}:

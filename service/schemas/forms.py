@@ -7,9 +7,9 @@ the family is refused (``extra="forbid"``): it is probably a typo.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from service.schemas.types import USCC, CalendarDate, Flag, Money, PatentNumber, Timestamp
 
@@ -117,9 +117,92 @@ class OpenLicenseApplication(Application):
     contracts: list[OpenLicenseContract] = Field(max_length=5000)
 
 
+# -- 第六条–第十八条 support programs (one form for the family) ------------------------------
+BudgetCategory = Literal[
+    "office_equipment",  # 购置办公设备 (第二十三条: forbidden)
+    "rent",  # 场地租金 (第二十三条: forbidden)
+    "internal_salaries",  # 内部人员工资、津补贴 (第二十三条: forbidden)
+    "services",
+    "events",
+    "training",
+    "research",
+    "other",
+]
+
+SHANGHAI_DISTRICTS = {
+    "huangpu": "黄浦区",
+    "xuhui": "徐汇区",
+    "changning": "长宁区",
+    "jingan": "静安区",
+    "putuo": "普陀区",
+    "hongkou": "虹口区",
+    "yangpu": "杨浦区",
+    "minhang": "闵行区",
+    "baoshan": "宝山区",
+    "jiading": "嘉定区",
+    "pudong": "浦东新区",
+    "jinshan": "金山区",
+    "songjiang": "松江区",
+    "qingpu": "青浦区",
+    "fengxian": "奉贤区",
+    "chongming": "崇明区",
+}
+
+
+def _district(value: object) -> object:
+    """Accept a district by pinyin id or Chinese name; store the pinyin id."""
+    if isinstance(value, str):
+        key = value.strip()
+        for pinyin, chinese in SHANGHAI_DISTRICTS.items():
+            if key in (pinyin, chinese, chinese.removesuffix("区").removesuffix("新")):
+                return pinyin
+    return value
+
+
+District = Annotated[
+    Literal[tuple(SHANGHAI_DISTRICTS)],  # type: ignore[valid-type]
+    BeforeValidator(_district),
+]
+
+
+class BudgetItem(Strict):
+    """一项预算支出 / one budget line."""
+
+    category: BudgetCategory
+    amount: Money
+    description: str | None = Field(default=None, max_length=500)
+
+
+class SupportApplication(Application):
+    """第六条–第十八条 项目支持：申报表（一个表单覆盖全部支持类项目）."""
+
+    requested_amount: Money
+    implementation_plan: Flag | None = Field(default=None, description="已制定实施方案")
+    performance_targets: Flag | None = Field(default=None, description="已落实绩效目标")
+    budget_items: list[BudgetItem] = Field(default_factory=list, max_length=500)
+    has_ip_transfer_results: Flag | None = None  # 第七条
+    is_leading_industry_association: Flag | None = None  # 第八条
+    has_prior_business: Flag | None = None  # 第九条 2021、2022年相关业务
+    standard_approved: Flag | None = None  # 第十条 地方标准获批立项
+    is_key_industry_association: Flag | None = None  # 第十二条（一）
+    district: District | None = None  # 第十二条（二）
+    is_first_in_district: Flag | None = None
+    recommended_by_district: Flag | None = None
+    sme_category: Literal["specialized_new", "rehab_aids", "time_honored", "civil_military"] | None = None
+    national_ip_advantage_or_demo_unit: Flag | None = None  # 第十五条 exclusions
+    sh_patent_pilot_or_demo_unit: Flag | None = None
+    in_navigation_or_cultivation_project: Flag | None = None
+    has_ip_practice_education: Flag | None = None  # 第十六条
+    trainees_planned: int | None = Field(default=None, ge=0, le=1_000_000)
+    is_ip_school: Flag | None = None  # 第十八条
+    has_analysis_capability: Flag | None = None
+    has_prior_results: Flag | None = None
+
+
 FORMS: dict[str, type[Application]] = {
     "ipa2022-transactions": TransactionsApplication,
     "ipa2022-loans": LoansApplication,
     "ipa2022-custody": CustodyApplication,
     "ipa2022-open-license": OpenLicenseApplication,
+    "ipa2022-support": SupportApplication,
 }
