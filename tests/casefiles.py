@@ -47,7 +47,7 @@ def _assign(body: Any, path: str, value: Any, remove: bool = False) -> None:
 
 
 def build_body(base: Any, case: dict[str, Any]) -> Any:
-    body = copy.deepcopy(case["body"] if "body" in case else base)
+    body = copy.deepcopy(case.get("body", base))
     for path, value in (case.get("set") or {}).items():
         _assign(body, path, copy.deepcopy(value))
     for path in case.get("remove") or []:
@@ -61,6 +61,12 @@ def load_cases(pattern: str = "*.yaml") -> list[Case]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for case in data["cases"]:
             out.append(
-                Case(path.stem, data["program"], case["name"], build_body(data.get("base"), case), case["expect"])
+                Case(
+                    path.stem,
+                    data["program"],
+                    case["name"],
+                    build_body(data.get("base"), case),
+                    case["expect"],
+                )
             )
     return out

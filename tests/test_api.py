@@ -28,7 +28,12 @@ def test_committed_openapi_matches_the_app(app: FastAPI) -> None:
 
 def test_operation_ids_are_stable(app: FastAPI) -> None:
     ids = {op["operationId"] for path in app.openapi()["paths"].values() for op in path.values()}
-    assert {"programs-check", "programs-calculate", "programs-list_programs", "health-healthz"} <= ids
+    assert {
+        "programs-check",
+        "programs-calculate",
+        "programs-list_programs",
+        "health-healthz",
+    } <= ids
 
 
 def test_healthz_reports_the_rules_version(client: TestClient, app: FastAPI) -> None:
@@ -75,7 +80,9 @@ def test_every_swagger_example_runs_as_it_is(client: TestClient, program_id: str
 
 def _post_raw(client: TestClient, body: str) -> Any:
     return client.post(
-        "/v1/programs/ipa2022-art20/calculate", content=body.encode(), headers={"content-type": "application/json"}
+        "/v1/programs/ipa2022-art20/calculate",
+        content=body.encode(),
+        headers={"content-type": "application/json"},
     )
 
 
@@ -87,16 +94,37 @@ def _loan_body(amount_json: str) -> str:
 
 @pytest.mark.parametrize(
     ("amount_json", "item_amount"),
-    [('"5000000.00"', "5000.00"), ("5000000", "5000.00"), ("4999999.99", "4999.99"), ('"999.99"', "0.99")],
+    [
+        ('"5000000.00"', "5000.00"),
+        ("5000000", "5000.00"),
+        ("4999999.99", "4999.99"),
+        ('"999.99"', "0.99"),
+    ],
 )
-def test_amounts_may_be_strings_integers_or_plain_decimals(client: TestClient, amount_json: str, item_amount: str) -> None:
+def test_amounts_may_be_strings_integers_or_plain_decimals(
+    client: TestClient, amount_json: str, item_amount: str
+) -> None:
     response = _post_raw(client, _loan_body(amount_json))
     assert response.status_code == 200, response.text
     assert response.json()["items"][0]["amount"] == item_amount
 
 
 @pytest.mark.parametrize(
-    "amount_json", ['"-1.00"', "-1", '"100.001"', "100.001", "1e3", "1.5E+3", '"1e3"', "NaN", "Infinity", '"NaN"', "true", '""']
+    "amount_json",
+    [
+        '"-1.00"',
+        "-1",
+        '"100.001"',
+        "100.001",
+        "1e3",
+        "1.5E+3",
+        '"1e3"',
+        "NaN",
+        "Infinity",
+        '"NaN"',
+        "true",
+        '""',
+    ],
 )
 def test_bad_amounts_are_422_naming_the_field(client: TestClient, amount_json: str) -> None:
     response = _post_raw(client, _loan_body(amount_json))
@@ -122,7 +150,9 @@ def test_oversized_body_is_413(client: TestClient, app: FastAPI) -> None:
 
 
 def test_amounts_in_responses_are_two_decimal_strings(client: TestClient) -> None:
-    result = client.post("/v1/programs/ipa2022-art20/calculate", json=_example("ipa2022-art20")).json()
+    result = client.post(
+        "/v1/programs/ipa2022-art20/calculate", json=_example("ipa2022-art20")
+    ).json()
     assert result["award"]["amount"] == "17345.67"
     assert result["award"]["caps_applied"] == [
         {"rule": "pool", "article": "第二十条", "limit": "5000000.00", "binding": False}

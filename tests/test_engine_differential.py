@@ -27,6 +27,7 @@ TALLY: dict[str, list[int]] = {}
 @settings(
     max_examples=300,
     deadline=None,
+    derandomize=True,  # reproducible in CI; the edges are enumerated on purpose anyway
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
@@ -45,4 +46,4 @@ def test_generated_cases_fail_as_well_as_pass() -> None:
     if not TALLY:
         pytest.skip("run together with test_engines_agree")
     for program_id, (n, with_violation) in TALLY.items():
-        assert 0 < with_violation < n, (program_id, n, with_violation)
+        assert 0 < with_violation < n, (program_id, n, with_violation, TALLY)

@@ -29,7 +29,11 @@ def _generated(program_id: str) -> list[Facts]:
     collected: list[Facts] = []
 
     @settings(
-        max_examples=60, database=None, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=60,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
     )
     @given(facts_for(BOOK.programs[program_id]))
     def collect(facts: Facts) -> None:

@@ -57,7 +57,9 @@ def test_case(client: TestClient, case: Case) -> None:
     if "priority" in expect:
         assert {p["rule"]: p["passed"] for p in result.get("priority", [])} == expect["priority"]
     if "disbursement" in expect:
-        got_tranches = [[t["stage"], t["share"], t["amount"]] for t in result.get("disbursement", [])]
+        got_tranches = [
+            [t["stage"], t["share"], t["amount"]] for t in result.get("disbursement", [])
+        ]
         assert got_tranches == expect["disbursement"]
     if "suggestions" in expect:
         assert result.get("suggestions") == expect["suggestions"]

@@ -31,28 +31,74 @@ def _break(rules: Path, old: str, new: str) -> Path:
 
 
 def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+    return next(
+        i
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if needle in line
+    )
 
 
 @pytest.mark.parametrize(
     ("old", "new", "needle", "message"),
     [
-        ('"university", "research_institute"', '"universty", "research_institute"', "universty", "'universty' is not one of"),
-        ("item.cnipa_recorded", "item.cnipa_recordd", "cnipa_recordd", "unknown field 'item.cnipa_recordd'"),
-        ("item.contract_date in contract_window", "item.contract_date in pool", "in pool", "'in' takes a list or a window"),
-        ("item.contract_date in contract_window", "item.contract_date >= 2022", ">= 2022", "is not a date"),
+        (
+            '"university", "research_institute"',
+            '"universty", "research_institute"',
+            "universty",
+            "'universty' is not one of",
+        ),
+        (
+            "item.cnipa_recorded",
+            "item.cnipa_recordd",
+            "cnipa_recordd",
+            "unknown field 'item.cnipa_recordd'",
+        ),
+        (
+            "item.contract_date in contract_window",
+            "item.contract_date in pool",
+            "in pool",
+            "'in' takes a list or a window",
+        ),
+        (
+            "item.contract_date in contract_window",
+            "item.contract_date >= 2022",
+            ">= 2022",
+            "is not a date",
+        ),
         ("item.cnipa_recorded", "item.cnipa_recorded and (", "and (", "cannot parse condition"),
         ('value: "1500.00"', "value: 1500.5", "1500.5", "write amounts as quoted strings"),
         ("form: ipa2022-transactions", "form: ipa2022-transaction", "form:", "unknown form"),
-        ("    article: 第十九条\n    zh: 按照每件专利", "    artcle: 第十九条\n    zh: 按照每件专利", "artcle", "Extra inputs are not permitted"),
-        ("  amount: per_patent_amount", "  amount: per_patent_amout", "award:", "no parameter 'per_patent_amout'"),
+        (
+            "    article: 第十九条\n    zh: 按照每件专利",
+            "    artcle: 第十九条\n    zh: 按照每件专利",
+            "artcle",
+            "Extra inputs are not permitted",
+        ),
+        (
+            "  amount: per_patent_amount",
+            "  amount: per_patent_amout",
+            "award:",
+            "no parameter 'per_patent_amout'",
+        ),
         ("include: [_general.yaml]", "include: [_missing.yaml]", "include:", "not found"),
-        ("  - list: transactions", "  - list: transaction", "- list:", "no item list 'transaction'"),
-        ("kind: performance_reward", "kind: performance_reward\nkind: support", "kind: support", "duplicate key"),
+        (
+            "  - list: transactions",
+            "  - list: transaction",
+            "- list:",
+            "no item list 'transaction'",
+        ),
+        (
+            "kind: performance_reward",
+            "kind: performance_reward\nkind: support",
+            "kind: support",
+            "duplicate key",
+        ),
         ("title_zh: 高校", "title_zh: [高校", "title_en", ""),
     ],
 )
-def test_broken_rule_file_names_file_and_line(rules: Path, old: str, new: str, needle: str, message: str) -> None:
+def test_broken_rule_file_names_file_and_line(
+    rules: Path, old: str, new: str, needle: str, message: str
+) -> None:
     path = _break(rules, old, new)
     with pytest.raises(RuleFileError) as caught:
         load_rules(rules)
@@ -78,7 +124,9 @@ def test_rules_version_is_a_hash_of_the_content(rules: Path) -> None:
 
 
 def test_the_shipped_rules_load(book) -> None:  # type: ignore[no-untyped-def]
-    assert {"ipa2022-art19", "ipa2022-art20", "ipa2022-art21", "ipa2022-art22"} <= set(book.programs)
+    assert {"ipa2022-art19", "ipa2022-art20", "ipa2022-art21", "ipa2022-art22"} <= set(
+        book.programs
+    )
     for program in book.programs.values():
         for condition in program.conditions:
             assert condition.article.startswith(("第", "表")) and condition.zh and condition.en

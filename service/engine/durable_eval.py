@@ -65,10 +65,17 @@ def _factor(value: Decimal) -> int:
 
 def to_pattern(node: Node) -> dict[str, Any]:
     """A condition tree (already negated: it matches a violation) as a durable_rules pattern."""
-    if isinstance(node, AllOf):
-        return {"$and": [to_pattern(p) for p in node.parts]}
-    if isinstance(node, AnyOf):
-        return {"$or": [to_pattern(p) for p in node.parts]}
+    if isinstance(node, AllOf | AnyOf):
+        # Flattened and without repeats: durable_rules refuses deeply nested patterns
+        # (error 113), e.g. one existence guard per comparison of a 16-value list.
+        op = "$and" if isinstance(node, AllOf) else "$or"
+        terms: list[dict[str, Any]] = []
+        for part in node.parts:
+            pattern = to_pattern(part)
+            for term in pattern[op] if set(pattern) == {op} else [pattern]:
+                if term not in terms:
+                    terms.append(term)
+        return terms[0] if len(terms) == 1 else {op: terms}
     if isinstance(node, Missing):
         return {"$nex": {node.ref.key: 1}}
     if isinstance(node, Not):
@@ -208,7 +215,8 @@ class DurableEvaluator:
             raise EngineError(f"durable_rules did not see {sorted(refs - seen)}")
         app: set[str] = set()
         items: dict[str, list[set[str]]] = {
-            g.list_name: [set() for _ in facts.items.get(g.list_name, [])] for g in program.item_groups
+            g.list_name: [set() for _ in facts.items.get(g.list_name, [])]
+            for g in program.item_groups
         }
         for rule, ref in fired:
             scope, _, cond_id = rule.partition("|")

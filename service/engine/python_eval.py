@@ -56,7 +56,9 @@ class PythonEvaluator:
         return Violations(
             app=_failed(program.conditions, facts.app),
             items={
-                g.list_name: tuple(_failed(g.conditions, f) for f in facts.items.get(g.list_name, []))
+                g.list_name: tuple(
+                    _failed(g.conditions, f) for f in facts.items.get(g.list_name, [])
+                )
                 for g in program.item_groups
             },
         )

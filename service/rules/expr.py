@@ -135,7 +135,26 @@ def negate(node: Node) -> Node:
         return node.part
     if isinstance(node, AllOf):
         return AnyOf(tuple(negate(p) for p in node.parts))
-    return AllOf(tuple(negate(p) for p in node.parts))
+    return _factor_missing(tuple(negate(p) for p in node.parts))
+
+
+def _factor_missing(parts: tuple[Node, ...]) -> Node:
+    """``(M or a) and (M or b)`` -> ``M or (a and b)``.
+
+    Negating ``x in [16 districts]`` on an optional ``x`` would otherwise give a conjunction of
+    16 disjunctions, which durable_rules expands into 2^16 rules and refuses (error 113).
+    """
+    if not parts or not all(isinstance(p, AnyOf) for p in parts):
+        return AllOf(parts)
+    common = [m for m in parts[0].parts if isinstance(m, Missing)]  # type: ignore[union-attr]
+    common = [m for m in common if all(m in p.parts for p in parts)]  # type: ignore[union-attr]
+    if not common:
+        return AllOf(parts)
+    rest = []
+    for p in parts:
+        remaining = tuple(q for q in p.parts if q not in common)  # type: ignore[union-attr]
+        rest.append(remaining[0] if len(remaining) == 1 else AnyOf(remaining))
+    return AnyOf((*common, AllOf(tuple(rest))))
 
 
 class Compiler:

@@ -109,7 +109,9 @@ def _read(root: Path, path: Path, model: type[IncludeSpec]) -> _Source:
 def _depth(data: Any, loc: tuple[Any, ...]) -> int:
     depth = 0
     for part in loc:
-        if isinstance(data, dict | list) and (part in data if isinstance(data, dict) else isinstance(part, int)):
+        if isinstance(data, dict | list) and (
+            part in data if isinstance(data, dict) else isinstance(part, int)
+        ):
             data = data[part]
             depth += 1
         else:

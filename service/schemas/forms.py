@@ -11,7 +11,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from service.schemas.types import USCC, CalendarDate, Flag, Money, PatentNumber, Timestamp
+from service.schemas.types import (
+    USCC,
+    CalendarDate,
+    Flag,
+    ItemId,
+    Money,
+    NotBool,
+    PatentNumber,
+    Timestamp,
+)
 
 EntityType = Literal[
     "university",
@@ -78,7 +87,7 @@ class TransactionsApplication(Application):
 class Loan(Strict):
     """一笔专利商标质押贷款 / one patent or trademark pledge loan."""
 
-    loan_id: str = Field(min_length=1, max_length=100)
+    loan_id: ItemId
     borrower: Party
     collateral: Literal["patent", "trademark", "patent_and_trademark"]
     pledge_registered: Flag
@@ -97,14 +106,14 @@ class CustodyApplication(Application):
     """第二十一条 服务机构专利许可转让托管绩效奖补."""
 
     custody_registered: Flag
-    performance_tier: Literal[1, 2, 3]
+    performance_tier: Annotated[Literal[1, 2, 3], NotBool]
 
 
 # -- 第二十二条 -------------------------------------------------------------------------
 class OpenLicenseContract(Strict):
     """一件专利开放许可成交合同 / one open-license contract."""
 
-    contract_id: str = Field(min_length=1, max_length=100)
+    contract_id: ItemId
     patent_number: PatentNumber
     licensee: Party
     concluded_on: CalendarDate
@@ -159,10 +168,11 @@ def _district(value: object) -> object:
     return value
 
 
-District = Annotated[
-    Literal[tuple(SHANGHAI_DISTRICTS)],  # type: ignore[valid-type]
-    BeforeValidator(_district),
-]
+DistrictId = Literal[
+    "huangpu", "xuhui", "changning", "jingan", "putuo", "hongkou", "yangpu", "minhang",
+    "baoshan", "jiading", "pudong", "jinshan", "songjiang", "qingpu", "fengxian", "chongming",
+]  # fmt: skip
+District = Annotated[DistrictId, BeforeValidator(_district)]
 
 
 class BudgetItem(Strict):
@@ -188,12 +198,14 @@ class SupportApplication(Application):
     district: District | None = None  # 第十二条（二）
     is_first_in_district: Flag | None = None
     recommended_by_district: Flag | None = None
-    sme_category: Literal["specialized_new", "rehab_aids", "time_honored", "civil_military"] | None = None
+    sme_category: (
+        Literal["specialized_new", "rehab_aids", "time_honored", "civil_military"] | None
+    ) = None
     national_ip_advantage_or_demo_unit: Flag | None = None  # 第十五条 exclusions
     sh_patent_pilot_or_demo_unit: Flag | None = None
     in_navigation_or_cultivation_project: Flag | None = None
     has_ip_practice_education: Flag | None = None  # 第十六条
-    trainees_planned: int | None = Field(default=None, ge=0, le=1_000_000)
+    trainees_planned: Annotated[int, NotBool] | None = Field(default=None, ge=0, le=1_000_000)
     is_ip_school: Flag | None = None  # 第十八条
     has_analysis_capability: Flag | None = None
     has_prior_results: Flag | None = None

@@ -6,7 +6,7 @@ import re
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+_USCC_RE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
 
 
 def uscc_check_char(first17: str) -> str:
@@ -16,7 +16,7 @@ def uscc_check_char(first17: str) -> str:
 
 def validate_uscc(value: str) -> str:
     """Return the USCC unchanged if it is well formed and its check character is right."""
-    if not isinstance(value, str) or not _USCC_RE.match(value):
+    if not isinstance(value, str) or not _USCC_RE.fullmatch(value):
         raise ValueError(
             "统一社会信用代码应为18位，由数字和大写字母（不含I、O、Z、S、V）组成 / "
             "a USCC is 18 characters of 0-9 and A-Y without I, O, Z, S, V"
@@ -29,7 +29,7 @@ def validate_uscc(value: str) -> str:
     return value
 
 
-_PATENT_RE = re.compile(r"^(?:ZL|CN)?(\d{12}|\d{8})\.?([0-9X])$")
+_PATENT_RE = re.compile(r"(?:ZL|CN)?([0-9]{12}|[0-9]{8})\.?([0-9X])")
 _PATENT_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 
 
@@ -46,7 +46,7 @@ def canonical_patent_number(value: str) -> str:
     """
     if not isinstance(value, str):
         raise ValueError("专利号应为字符串 / a patent number is a string")
-    match = _PATENT_RE.match(value.strip().upper())
+    match = _PATENT_RE.fullmatch(value.strip().upper())
     if not match:
         raise ValueError(
             "专利号格式应为（ZL/CN）+12位或8位数字+（.）+校验位 / "

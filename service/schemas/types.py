@@ -11,12 +11,21 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StrictBool, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from service.money import fmt
 from service.schemas.identifiers import canonical_patent_number, validate_uscc
 
-_MONEY_RE = re.compile(r"^\d+(\.\d{1,2})?$")
+# ASCII digits only (\d would accept full-width ones), at most 15 before the point: sums of
+# thousands of items then stay far inside Decimal's 28 significant digits.
+_MONEY_RE = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,2})?$")
 
 
 class ExponentNumber(str):
@@ -37,16 +46,18 @@ def _parse_money(value: Any) -> Decimal:
     if isinstance(value, int):
         if value < 0:
             raise ValueError("金额不能为负 / an amount cannot be negative")
+        if value >= 10**15:
+            raise ValueError("金额超过15位整数 / an amount has at most 15 digits before the point")
         return Decimal(value)
     if isinstance(value, Decimal):
         text = format(value, "f") if value.is_finite() else "NaN"
     elif isinstance(value, str):
-        text = value.strip()
+        text = value
     else:
         raise ValueError('金额应为字符串或整数，如 "1500.00" / send amounts as strings or integers')
     if text.startswith("-"):
         raise ValueError("金额不能为负 / an amount cannot be negative")
-    if not _MONEY_RE.match(text):
+    if not _MONEY_RE.fullmatch(text):
         raise ValueError(
             '金额应为非负数，最多两位小数，如 "1500.00" / '
             'an amount is a non-negative number with at most two decimals, like "1500.00"'
@@ -69,20 +80,20 @@ Money = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d+(\.\d{1,2})?$",
+            "pattern": r"^[0-9]{1,15}(\.[0-9]{1,2})?$",
             "description": "人民币元，最多两位小数 / CNY yuan, at most two decimals",
             "examples": ["1500.00"],
         }
     ),
 ]
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _parse_date(value: Any) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or not _DATE_RE.match(value):
+    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
         raise ValueError("日期格式应为 YYYY-MM-DD / a date is written YYYY-MM-DD")
     return value
 
@@ -145,7 +156,7 @@ PatentNumber = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^(ZL|CN)?(\d{12}|\d{8})\.?[0-9X]$",
+            "pattern": r"^(ZL|CN)?([0-9]{12}|[0-9]{8})\.?[0-9X]$",
             "description": "中国专利号（含校验位），可带 ZL/CN 前缀 / Chinese patent number with check character",
             "examples": ["ZL201510906090.5"],
         }
@@ -153,3 +164,15 @@ PatentNumber = Annotated[
 ]
 
 Flag = StrictBool
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("应为整数而非布尔值 / a number is expected, not a boolean")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
+
+# An identifier compared for duplicates (loan ids, contract ids): surrounding spaces dropped.
+ItemId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

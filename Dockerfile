@@ -1,0 +1,31 @@
+# Build stage: durable-rules 2.0.28 ships as source and compiles its C engine with gcc.
+FROM python:3.11-slim AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc g++ make \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY service ./service
+RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir --upgrade pip \
+    && /venv/bin/pip install --no-cache-dir .
+
+# Runtime stage: no compiler, non-root user, rules and migrations beside the code.
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 subsidy
+COPY --from=build /venv /venv
+WORKDIR /app
+COPY rules ./rules
+COPY migrations ./migrations
+COPY openapi.yaml ./
+ENV PATH=/venv/bin:$PATH \
+    RULES_DIR=/app/rules \
+    DATABASE_URL=sqlite:////app/data/subsidy.db \
+    PYTHONUNBUFFERED=1
+RUN mkdir -p /app/data && chown subsidy /app/data
+USER subsidy
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
+# One process per container: durable_rules is serialised by one lock per process; scale with
+# replicas (see README, "Deployment").
+CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000"]
