@@ -99,3 +99,75 @@ def apply_caps(program: Program, award: Award) -> None:
         binding = award.amount > cap.value
         award.caps_applied.append(CapApplied(name, cap.article, cap.value, binding))
         award.amount = min(award.amount, cap.value)
+
+
+@dataclass(frozen=True)
+class Tranche:
+    stage: str  # first_year | mid_term | acceptance
+    share: Decimal
+    amount: Decimal
+
+
+def disburse(program: Program, application: BaseModel, award: Award) -> list[Tranche] | None:
+    """Staged payment (政策兑现方式): every tranche but the last is ROUND_DOWN(award × share); the
+    last is the remainder, so the tranches add up to the award exactly. The first-year cap, where
+    the guide year has one, bounds the first-year tranche (the excess moves to the last)."""
+    spec = program.disbursement
+    if spec is None or award.amount is None:
+        return None
+    duration = getattr(application, spec.duration_field)
+    schedule = spec.schedules[duration]
+    first_cap = program.parameters.get(spec.first_year_cap) if spec.first_year_cap else None
+    tranches: list[Tranche] = []
+    for index, step in enumerate(schedule):
+        share = Decimal(step.share)
+        if index == len(schedule) - 1:
+            amount = award.amount - sum((t.amount for t in tranches), ZERO)
+        else:
+            amount = round_down_to_fen(award.amount * share)
+            if step.stage == "first_year" and first_cap is not None and award.amount > 0:
+                binding = amount > first_cap.value
+                award.caps_applied.append(
+                    CapApplied(first_cap.name, first_cap.article, first_cap.value, binding)
+                )
+                amount = min(amount, first_cap.value)
+        tranches.append(Tranche(step.stage, share, amount))
+    return tranches
+
+
+def suggestions(program: Program, application: BaseModel, failed: set[str]) -> dict[str, Decimal]:
+    """E.g. when self funds fall short of the ratio: the largest amount they allow, to the fen
+    (rounded down, so ratio × amount never exceeds the funds), and not above the cap."""
+    out: dict[str, Decimal] = {}
+    for spec in program.suggestions:
+        if spec.when_failed not in failed:
+            continue
+        ratio = program.param(spec.by).value
+        amount = round_down_to_fen(getattr(application, spec.divide) / ratio)
+        if spec.cap is not None and spec.cap in program.parameters:
+            amount = min(amount, program.param(spec.cap).value)
+        out[spec.name] = amount
+    return out
+
+
+def requirements(program: Program, requested: Decimal) -> dict[str, Any]:
+    """The other way round: what a wanted amount needs (minimum self funds, district funds)."""
+    award = requested
+    for name in program.award.caps:
+        award = min(award, program.param(name).value)
+    out: dict[str, Any] = {"requested_amount": requested, "award": award, "needs": []}
+    for req in program.requirements:
+        base = requested if req.of == "requested_amount" else award
+        factor = program.param(req.times).value if req.times else Decimal(1)
+        # Rounded UP to the fen: the minimum that satisfies ">=" exactly.
+        minimum = -round_down_to_fen(-(base * factor))
+        out["needs"].append(
+            {
+                "name": req.name,
+                "article": req.article,
+                "zh": req.zh,
+                "en": req.en,
+                "minimum": minimum,
+            }
+        )
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from service.awards import Award, compute_award
+from service.awards import Award, Tranche, compute_award, disburse, suggestions
 from service.engine.base import Evaluator, Violations
 from service.engine.facts import Context, extract
 from service.money import ZERO
@@ -51,13 +51,6 @@ class Decision:
     suggestions: dict[str, Decimal] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Tranche:
-    stage: str  # first_year | mid_term | acceptance
-    share: Decimal
-    amount: Decimal
-
-
 def _reason(
     s: Condition | Statement, passed: bool, zh_extra: str = "", en_extra: str = ""
 ) -> Reason:
@@ -87,8 +80,11 @@ def decide(
 
     judged: dict[str, list[ItemResult]] = {}
     for group in program.item_groups:
-        judged[group.list_name], group_reasons = _judge_items(application, group, violations)
+        judged[group.list_name], group_reasons, group_warnings = _judge_items(
+            application, group, violations
+        )
         reasons.extend(group_reasons)
+        warnings.extend(group_warnings)
 
     eligible = all(r.passed for r in reasons)
     counted = {name: [i for i, r in enumerate(rs) if r.counted] for name, rs in judged.items()}
@@ -108,6 +104,8 @@ def decide(
                 f"{param.en}; no amount is computed here",
             )
         )
+    tranches = disburse(program, application, award)
+    failed = {r.rule for r in reasons if not r.passed}
     # Failed conditions first, each group in rule order.
     reasons.sort(key=lambda r: r.passed)
     return Decision(
@@ -119,22 +117,30 @@ def decide(
         award,
         warnings,
         priority,
+        tranches,
+        suggestions(program, application, failed),
     )
 
 
 def _judge_items(
     application: BaseModel, group: ItemGroup, violations: Violations
-) -> tuple[list[ItemResult], list[Reason]]:
+) -> tuple[list[ItemResult], list[Reason], list[Reason]]:
     """Judge items one by one; a later item equal (``distinct_by``) to a counted one counts once."""
     raw_items = getattr(application, group.list_name, None) or []
     failed_sets = violations.items.get(group.list_name, ())
     results: list[ItemResult] = []
     first_of: dict[Any, str] = {}
+    item_warnings: list[Reason] = []
     for index, failed in enumerate(failed_sets):
         ref = f"{group.list_name}[{index}]"
         item_reasons = [
             _reason(c, False) for c in group.conditions if c.id in failed and c.severity == "error"
         ]
+        item_warnings.extend(
+            _reason(c, False, f"（{ref}）", f" ({ref})")
+            for c in group.conditions
+            if c.id in failed and c.severity == "warning"
+        )
         if not item_reasons and group.distinct_by is not None and group.duplicate is not None:
             key = getattr(raw_items[index], group.distinct_by)
             if key in first_of:
@@ -167,4 +173,4 @@ def _judge_items(
             )
     if group.at_least_one is not None:
         app_reasons.append(_reason(group.at_least_one, any(r.counted for r in results)))
-    return results, app_reasons
+    return results, app_reasons, item_warnings

@@ -39,7 +39,7 @@ disbursement, each reason tied to its article. Amounts are CNY strings with two 
 
 def build_runtime(settings: Settings) -> Runtime:
     """Load, validate and compile every rule file; any problem stops start-up (RuleFileError)."""
-    book = load_rules(settings.rules_dir)
+    book = load_rules(settings.rules_dir)  # RuleFileError names the file and the line
     evaluator: Evaluator = (
         DurableEvaluator(book.programs, book.version)
         if settings.engine == "durable_rules"

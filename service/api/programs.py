@@ -6,16 +6,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from service import awards
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import application_body
 from service.decision import decide
 from service.engine.base import EngineError
 from service.engine.facts import Context
 from service.errors import EvaluationFailed
+from service.money import fmt
 from service.schemas.body import decode_json, validate_body
 from service.schemas.programs import ProgramDetail, ProgramSummary, program_detail
 from service.schemas.results import CalculateResult, CheckResult, render
+from service.schemas.types import Money
 
 router = APIRouter(prefix="/v1/programs", tags=["programs"])
 ProgramId = Annotated[
@@ -79,3 +83,79 @@ async def check(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSON
 )
 async def calculate(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSONResponse:
     return await _evaluate(program_id, request, rt, with_award=True)
+
+
+class RequirementsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requested_amount: Money = Field(
+        description="希望获得的市级支持金额 / the amount the applicant wants"
+    )
+
+
+class Need(BaseModel):
+    name: str = Field(examples=["min_self_funds"])
+    article: str
+    message_zh: str
+    message_en: str
+    minimum: str = Field(examples=["4000000.00"])
+
+
+class RequirementsResult(BaseModel):
+    program_id: str
+    rules_version: str
+    requested_amount: str
+    award: str = Field(description="封顶后的金额 / the amount after the cap")
+    needs: list[Need]
+
+
+@router.post(
+    "/{program_id}/requirements",
+    response_model=RequirementsResult,
+    summary="反推：申请某金额所需的最低自筹与区级配套 / What a wanted amount needs",
+    description=(
+        "给定希望申请的金额，返回所需的最低自筹经费（按自筹比例）与区级配套资金（不低于市级支持额度）。"
+        " / For a wanted amount: the minimum own funds (by the self-funding ratio) and district "
+        "matching funds (at least the municipal support) it needs."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "stcsm2022-concept-verification": {
+                            "summary": "stcsm2022-concept-verification：申请200万元",
+                            "value": {"requested_amount": "2000000.00"},
+                        }
+                    }
+                }
+            }
+        }
+    },
+    responses={
+        404: {"description": "未知项目 / unknown program"},
+        422: {"description": "请求有误 / bad field"},
+    },
+)
+async def requirements(program_id: ProgramId, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    program = rt.program(program_id)
+    query = validate_body(
+        RequirementsQuery, decode_json(await request.body(), rt.settings.max_body_bytes)
+    )
+    result = awards.requirements(program, query.requested_amount)
+    return {
+        "program_id": program.id,
+        "rules_version": rt.book.version,
+        "requested_amount": fmt(result["requested_amount"]),
+        "award": fmt(result["award"]),
+        "needs": [
+            {
+                "name": n["name"],
+                "article": n["article"],
+                "message_zh": n["zh"],
+                "message_en": n["en"],
+                "minimum": fmt(n["minimum"]),
+            }
+            for n in result["needs"]
+        ],
+    }

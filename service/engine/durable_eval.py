@@ -160,17 +160,20 @@ class DurableEvaluator:
 
     def __init__(self, programs: dict[str, Program], version: str) -> None:
         self._names: dict[str, str] = {}
-        definitions = {}
         with _LOCK:
             host = _host()
             for program in programs.values():
                 name = f"{program.id}@{version}"
                 self._names[program.id] = name
-                if name not in host._ruleset_directory:  # same name, same content: reuse
+                if name in host._ruleset_directory:  # same name, same content: reuse
+                    continue
+                try:
                     # Ruleset() deletes "run" from the dict it is given: register a copy.
-                    definitions[name] = copy.deepcopy(ruleset_for(program))
-            if definitions:
-                host.register_rulesets(definitions)
+                    host.register_rulesets({name: copy.deepcopy(ruleset_for(program))})
+                except Exception as exc:  # the C engine refuses some patterns (error 113)
+                    raise EngineError(
+                        f"{program.file}: durable_rules cannot compile {program.id}: {exc}"
+                    ) from exc
         self._host = host
 
     def evaluate(self, program: Program, facts: Facts) -> Violations:

@@ -49,7 +49,13 @@ def _get(obj: Any, path: tuple[str, ...]) -> Any:
 def _collect(obj: Any, refs: list[Ref], context: dict[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ref in refs:
-        if ref.path[0] == "context" and context is not None:
+        if ref.aggregate is not None:
+            agg = ref.aggregate
+            items = getattr(obj, agg.list_name, None) or []
+            value: Any = sum(
+                1 for i in items if agg.field is None or getattr(i, agg.field) == agg.value
+            )
+        elif ref.path[0] == "context" and context is not None:
             value = _get(context, ref.path[1:])
         else:
             value = _get(obj, ref.path)

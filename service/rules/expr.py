@@ -36,12 +36,23 @@ class ExprError(ValueError):
 
 
 @dataclass(frozen=True)
+class Aggregate:
+    """``count(tech_managers, role="lead")``: how many items of a list (optionally with a value)."""
+
+    list_name: str
+    field: str | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class Ref:
-    """A fact: a field of the application (scope ``app``) or of one item (scope ``item``)."""
+    """A fact: a field of the application (scope ``app``) or of one item (scope ``item``), or a
+    count over an item list."""
 
     scope: str
     path: tuple[str, ...]
     spec: FieldSpec
+    aggregate: Aggregate | None = None
 
     @property
     def key(self) -> str:
@@ -192,7 +203,7 @@ class Compiler:
         if len(node.ops) != 1:
             raise ExprError("chain comparisons with 'and'", node.col_offset)
         op, right = node.ops[0], node.comparators[0]
-        left = self._ref(node.left)
+        left = self._count(node.left) if isinstance(node.left, ast.Call) else self._ref(node.left)
         if isinstance(op, ast.In | ast.NotIn):
             inside = self._membership(left, right)
             return Not(inside) if isinstance(op, ast.NotIn) else inside
@@ -240,6 +251,15 @@ class Compiler:
                     "both sides of a product comparison must be the same kind", node.col_offset
                 )
             return Scaled(Decimal(scale.value), ref)
+        if isinstance(node, ast.Name | ast.Attribute) and self._param(node) is None:
+            dotted = self._dotted(node) or []
+            if dotted and dotted[0] not in ("true", "false"):
+                ref = self._ref(node)  # another field: compared as 1 × field
+                if ref.spec.kind != left.spec.kind:
+                    raise ExprError(
+                        "both sides of a comparison must be the same kind", node.col_offset
+                    )
+                return Scaled(Decimal(1), ref)
         return self._literal(node, left)
 
     def _const_or_none(self, node: ast.expr) -> Const | None:
@@ -308,6 +328,33 @@ class Compiler:
         if dotted and len(dotted) == 1 and dotted[0] in self.params:
             return self.params[dotted[0]]
         return None
+
+    def _count(self, node: ast.Call) -> Ref:
+        """``count(list)`` or ``count(list, field=value)``."""
+        if not (isinstance(node.func, ast.Name) and node.func.id == "count") or len(node.args) != 1:
+            raise ExprError(
+                "the only function is count(list) or count(list, field=value)", node.col_offset
+            )
+        dotted = self._dotted(node.args[0])
+        name = ".".join(dotted or [])
+        items = self.app.lists.get(name)
+        if items is None:
+            raise ExprError(f"count(): the form has no item list '{name}'", node.col_offset)
+        if len(node.keywords) > 1:
+            raise ExprError("count() takes at most one field=value filter", node.col_offset)
+        aggregate = Aggregate(name)
+        key = f"count__{name}"
+        if node.keywords:
+            kw = node.keywords[0]
+            spec = items.fields.get(kw.arg or "")
+            if spec is None:
+                raise ExprError(
+                    f"count(): items of '{name}' have no field '{kw.arg}'", node.col_offset
+                )
+            value = self._literal(kw.value, Ref("item", (kw.arg or "",), spec)).value
+            aggregate = Aggregate(name, kw.arg, value)
+            key += f"__{kw.arg}__{value}"
+        return Ref("app", (key,), FieldSpec("int"), aggregate)
 
     def _ref(self, node: ast.expr) -> Ref:
         dotted = self._dotted(node)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,11 @@ from pydantic import ValidationError
 
 from service.rules.expr import Compiler, ExprError
 from service.rules.fields import FieldSpec, Scope, scope_of
-from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, RuleFileSpec
+from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, QuotaSpec, RuleFileSpec
 from service.rules.params import Parameter, build_parameter
 from service.rules.program import Condition, ItemGroup, Program
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
-from service.schemas.forms import FORMS
+from service.schemas.forms import FORMS, Application
 
 # Facts the service supplies beside the request (see service/engine/facts.py).
 CONTEXT_FIELDS = {"context.disqualified": FieldSpec("bool")}
@@ -71,10 +73,12 @@ def load_rules(root: Path) -> RuleBook:
     for path in sorted(root.rglob("*.yaml")):
         if path.name.startswith("_"):
             continue
-        program = _load_program(root, path)
-        if program.id in programs:
-            raise RuleFileError(_label(root, path), 1, f"program id '{program.id}' is used twice")
-        programs[program.id] = program
+        for program in _load_programs(root, path):
+            if program.id in programs:
+                raise RuleFileError(
+                    _label(root, path), 1, f"program id '{program.id}' is used twice"
+                )
+            programs[program.id] = program
     if not programs:
         raise RuleFileError(root, 0, "no rule files found")
     return RuleBook(programs, rules_version(root), root)
@@ -135,12 +139,48 @@ def _with_includes(root: Path, source: _Source, seen: tuple[Path, ...] = ()) -> 
     return out
 
 
-def _load_program(root: Path, path: Path) -> Program:
+@dataclass(frozen=True)
+class _Edition:
+    id: str
+    guide_year: int | None
+    title_zh: str
+    title_en: str
+    article: str
+    effective_from: date
+    effective_to: date
+    quota: QuotaSpec | None
+
+
+def _editions(spec: RuleFileSpec) -> list[_Edition]:
+    if not spec.editions:
+        assert spec.id and spec.title_zh and spec.title_en and spec.article
+        assert spec.effective_from and spec.effective_to
+        return [
+            _Edition(
+                spec.id, None, spec.title_zh, spec.title_en, spec.article,
+                spec.effective_from, spec.effective_to, spec.quota,
+            )
+        ]  # fmt: skip
+    return [
+        _Edition(
+            e.id,
+            e.guide_year,
+            e.title_zh,
+            e.title_en,
+            e.article,
+            e.effective_from,
+            e.effective_to,
+            e.quota,
+        )
+        for e in spec.editions
+    ]
+
+
+def _load_programs(root: Path, path: Path) -> list[Program]:
     main = _read(root, path, RuleFileSpec)
     spec = main.spec
     assert isinstance(spec, RuleFileSpec)
     sources = _with_includes(root, main)
-
     form = FORMS.get(spec.form)
     if form is None:
         raise RuleFileError(
@@ -148,9 +188,18 @@ def _load_program(root: Path, path: Path) -> Program:
             line_of(main.raw, ("form",)),
             f"unknown form '{spec.form}' ({sorted(FORMS)})",
         )
+    return [_load_edition(main, sources, spec, form, edition) for edition in _editions(spec)]
+
+
+def _load_edition(
+    main: _Source,
+    sources: list[_Source],
+    spec: RuleFileSpec,
+    form: type[Application],
+    edition: _Edition,
+) -> Program:
     scope = scope_of(form, spec.form)
     scope.fields.update(CONTEXT_FIELDS)
-
     params: dict[str, Parameter] = {}
     for src in sources:
         for name, pspec in src.spec.parameters.items():
@@ -159,31 +208,39 @@ def _load_program(root: Path, path: Path) -> Program:
                 raise RuleFileError(src.label, line, f"parameter '{name}' is defined twice")
             if name.split(".")[0] in {f.split(".")[0] for f in scope.fields}:
                 raise RuleFileError(src.label, line, f"parameter '{name}' shadows a form field")
+            chosen = pspec.for_edition(edition.guide_year)
+            if chosen is None:
+                continue  # this guide year does not have it
             try:
-                params[name] = build_parameter(name, pspec)
+                params[name] = build_parameter(name, chosen)
             except ValueError as exc:
-                raise RuleFileError(src.label, line, str(exc)) from exc
+                raise RuleFileError(src.label, line, f"{edition.id}: {exc}") from exc
 
     compiler = Compiler(scope, params)
     conditions: list[Condition] = []
     groups: list[ItemGroup] = []
+    disbursement = None
+    once = None
     for src in sources:
         for index, cspec in enumerate(src.spec.conditions):
-            conditions.append(_condition(compiler, src, ("conditions", index), cspec))
+            if _applies(cspec, edition):
+                conditions.append(_condition(compiler, src, ("conditions", index), cspec, edition))
         for gindex, gspec in enumerate(src.spec.items):
-            groups.append(_item_group(scope, params, src, gindex, gspec))
+            groups.append(_item_group(scope, params, src, gindex, gspec, edition))
+        disbursement = src.spec.disbursement or disbursement
+        once = src.spec.once_per_applicant or once
     _unique_ids(main, conditions, groups)
     program = Program(
-        id=spec.id,
+        id=edition.id,
         policy=spec.policy,
         kind=spec.kind,
-        title_zh=spec.title_zh,
-        title_en=spec.title_en,
-        article=spec.article,
+        title_zh=edition.title_zh,
+        title_en=edition.title_en,
+        article=edition.article,
         source=spec.source,
         file=main.label,
-        effective_from=spec.effective_from,
-        effective_to=spec.effective_to,
+        effective_from=edition.effective_from,
+        effective_to=edition.effective_to,
         description_zh=spec.description_zh,
         description_en=spec.description_en,
         form=form,
@@ -193,21 +250,34 @@ def _load_program(root: Path, path: Path) -> Program:
         conditions=tuple(conditions),
         item_groups=tuple(groups),
         award=spec.award,
-        quota=spec.quota,
+        quota=edition.quota,
+        guide_year=edition.guide_year,
+        disbursement=disbursement,
+        suggestions=tuple(spec.suggestions),
+        once_per_applicant=once,
+        requirements=tuple(
+            r for r in spec.requirements if r.editions is None or edition.guide_year in r.editions
+        ),
     )
     _check_award(main, program)
+    _check_extras(main, program)
     return program
 
 
+def _applies(cspec: ConditionSpec, edition: _Edition) -> bool:
+    return cspec.editions is None or edition.guide_year in cspec.editions
+
+
 def _condition(
-    compiler: Compiler, src: _Source, loc: tuple[Any, ...], cspec: ConditionSpec
+    compiler: Compiler, src: _Source, loc: tuple[Any, ...], cspec: ConditionSpec, edition: _Edition
 ) -> Condition:
     line = line_of(src.raw, (*loc, "when"))
     try:
         node = compiler.compile(cspec.when)
     except ExprError as exc:
+        where = f" in {edition.id}" if edition.guide_year is not None else ""
         raise RuleFileError(
-            src.label, line, f"condition '{cspec.id}': {exc} (column {exc.col + 1})"
+            src.label, line, f"condition '{cspec.id}'{where}: {exc} (column {exc.col + 1})"
         ) from exc
     return Condition(
         cspec.id,
@@ -222,7 +292,12 @@ def _condition(
 
 
 def _item_group(
-    scope: Scope, params: dict[str, Parameter], src: _Source, gindex: int, gspec: ItemGroupSpec
+    scope: Scope,
+    params: dict[str, Parameter],
+    src: _Source,
+    gindex: int,
+    gspec: ItemGroupSpec,
+    edition: _Edition,
 ) -> ItemGroup:
     loc = ("items", gindex)
     item_scope = scope.lists.get(gspec.list_name)
@@ -244,8 +319,9 @@ def _item_group(
         )
     compiler = Compiler(scope, params, item=item_scope)
     conditions = tuple(
-        _condition(compiler, src, (*loc, "conditions", index), cspec)
+        _condition(compiler, src, (*loc, "conditions", index), cspec, edition)
         for index, cspec in enumerate(gspec.conditions)
+        if _applies(cspec, edition)
     )
     return ItemGroup(
         gspec.list_name,
@@ -304,3 +380,55 @@ def _check_award(main: _Source, program: Program) -> None:
     elif award.kind == "tier":
         need_param(award.tiers, ("money_by_tier",), "tiers")
         need_field(program.scope.fields, award.tier_field, "int", "tier_field")
+
+
+def _check_extras(main: _Source, program: Program) -> None:
+    """Quotas, disbursement and suggestions name parameters and fields that must exist."""
+    quota = program.quota
+    if (
+        quota is not None
+        and quota.kind == "per_district"
+        and (quota.district_field is None or quota.district_field not in program.scope.fields)
+    ):
+        raise RuleFileError(
+            main.label,
+            line_of(main.raw, ("quota",)),
+            "a per_district quota needs district_field, a field of the form",
+        )
+    if program.disbursement is not None:
+        d = program.disbursement
+        spec = program.scope.fields.get(d.duration_field)
+        if spec is None or spec.kind != "int":
+            raise RuleFileError(
+                main.label,
+                1,
+                f"disbursement.duration_field: no whole-number field '{d.duration_field}'",
+            )
+        for years, tranches in d.schedules.items():
+            if sum(Decimal(t.share) for t in tranches) != 1:
+                raise RuleFileError(
+                    main.label, 1, f"disbursement.schedules[{years}]: shares must add up to 1"
+                )
+    for req in program.requirements:
+        if req.times is not None and program.parameters.get(req.times) is None:
+            raise RuleFileError(
+                main.label,
+                line_of(main.raw, ("requirements",)),
+                f"requirement {req.name}: no parameter '{req.times}'",
+            )
+    for sug in program.suggestions:
+        line = line_of(main.raw, ("suggestions",))
+        ids = {c.id for c in program.conditions}
+        if sug.when_failed not in ids:
+            raise RuleFileError(
+                main.label, line, f"suggestion {sug.name}: no condition '{sug.when_failed}'"
+            )
+        field = program.scope.fields.get(sug.divide)
+        if field is None or field.kind != "money":
+            raise RuleFileError(
+                main.label, line, f"suggestion {sug.name}: '{sug.divide}' must be a money field"
+            )
+        if sug.by not in program.parameters or program.parameters[sug.by].type != "ratio":
+            raise RuleFileError(
+                main.label, line, f"suggestion {sug.name}: '{sug.by}' must be a ratio parameter"
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.rules.params import ParameterSpec
 
@@ -27,6 +27,8 @@ class Statement(Strict):
 
 class ConditionSpec(Statement):
     when: str = Field(min_length=1)
+    # Only these guide years (editions) have the condition; None: every edition.
+    editions: list[int] | None = None
     # error: failing makes the application (or the item) ineligible; warning: reported only;
     # priority: an expert's preference (优先), reported as a flag, never a condition.
     severity: Literal["error", "warning", "priority"] = "error"
@@ -70,6 +72,58 @@ class QuotaSpec(Strict):
     district_field: str | None = None
 
 
+class TrancheSpec(Strict):
+    stage: Literal["first_year", "mid_term", "acceptance"]
+    share: str = Field(pattern=r"^(0(\.\d+)?|1(\.0+)?)$")
+
+
+class DisbursementSpec(Strict):
+    """Staged payment: a schedule per project duration; the last tranche takes the remainder."""
+
+    article: str = Field(min_length=2)
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    duration_field: str
+    schedules: dict[int, list[TrancheSpec]]
+    first_year_cap: str | None = None  # a money parameter (may be absent in an edition)
+
+
+class SuggestionSpec(Strict):
+    """When ``when_failed`` fails: the largest amount ``divide / by`` allows, not above ``cap``."""
+
+    name: str = Field(pattern=r"^[a-z_]+$")
+    when_failed: str
+    divide: str  # a money field of the form
+    by: str  # a ratio parameter
+    cap: str | None = None  # a money parameter
+
+
+class RequirementSpec(Strict):
+    """What an amount needs, the other way round (the /requirements endpoint): the minimum of a
+    fund for a wanted amount, ``times`` × ``of`` (``of`` is the requested amount or the award)."""
+
+    name: str = Field(pattern=r"^[a-z_]+$")
+    article: str = Field(min_length=2)
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    of: Literal["requested_amount", "award"]
+    times: str | None = None  # a ratio parameter; None: 1
+    editions: list[int] | None = None
+
+
+class EditionSpec(Strict):
+    """One guide year (申报指南) of a program whose numbers change every year."""
+
+    id: str = Field(pattern=SLUG)
+    guide_year: int
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    article: str = Field(min_length=2)
+    effective_from: date
+    effective_to: date
+    quota: QuotaSpec | None = None
+
+
 class IncludeSpec(Strict):
     """A file of shared parameters and conditions (``_general.yaml``), written once."""
 
@@ -78,20 +132,48 @@ class IncludeSpec(Strict):
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     conditions: list[ConditionSpec] = Field(default_factory=list)
     items: list[ItemGroupSpec] = Field(default_factory=list)
+    disbursement: DisbursementSpec | None = None
+    # 表注: one application per organisation (USCC) per guide year; checked on stored applications.
+    once_per_applicant: Statement | None = None
 
 
 class RuleFileSpec(IncludeSpec):
-    id: str = Field(pattern=SLUG)
+    """One program, or one program per edition (``editions``: its id, title and dates)."""
+
+    id: str | None = Field(default=None, pattern=SLUG)
     policy: str = Field(pattern=SLUG)
     kind: Literal["support", "performance_reward", "matched_grant"]
-    title_zh: str = Field(min_length=1)
-    title_en: str = Field(min_length=1)
-    article: str = Field(min_length=2)
+    title_zh: str | None = None
+    title_en: str | None = None
+    article: str | None = None
     source: str = Field(min_length=1)
     form: str = Field(min_length=1)
-    effective_from: date
-    effective_to: date
+    effective_from: date | None = None
+    effective_to: date | None = None
+    editions: list[EditionSpec] = Field(default_factory=list)
     description_zh: str | None = None
     description_en: str | None = None
     award: AwardSpec
     quota: QuotaSpec | None = None
+    suggestions: list[SuggestionSpec] = Field(default_factory=list)
+    requirements: list[RequirementSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_program_or_editions(self) -> RuleFileSpec:
+        single = (
+            self.id,
+            self.title_zh,
+            self.title_en,
+            self.article,
+            self.effective_from,
+            self.effective_to,
+        )
+        if self.editions and any(v is not None for v in single):
+            raise ValueError(
+                "with 'editions', id, titles, article and dates belong to each edition"
+            )
+        if not self.editions and any(v is None for v in single):
+            raise ValueError(
+                "id, title_zh, title_en, article, effective_from and effective_to are required"
+            )
+        return self

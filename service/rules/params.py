@@ -23,8 +23,19 @@ class Window:
     kind: str  # date | datetime
 
 
+class ValueSpec(BaseModel):
+    """One guide year's value of a parameter, with the article that sets it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    value: Any = None
+    start: Any = Field(default=None, alias="from")
+    end: Any = Field(default=None, alias="to")
+    article: str | None = None
+
+
 class ParameterSpec(BaseModel):
-    """A parameter as written in a rule file."""
+    """A parameter as written in a rule file: one value, or ``values`` keyed by guide year."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -35,6 +46,24 @@ class ParameterSpec(BaseModel):
     value: Any = None
     start: Any = Field(default=None, alias="from")
     end: Any = Field(default=None, alias="to")
+    values: dict[int, ValueSpec] | None = None
+
+    def for_edition(self, guide_year: int | None) -> ParameterSpec | None:
+        """This parameter as it stands in one guide year; None if that year does not have it."""
+        if self.values is None:
+            return self
+        if guide_year is None or guide_year not in self.values:
+            return None
+        chosen = self.values[guide_year]
+        return self.model_copy(
+            update={
+                "value": chosen.value,
+                "start": chosen.start,
+                "end": chosen.end,
+                "article": chosen.article or self.article,
+                "values": None,
+            }
+        )
 
 
 @dataclass(frozen=True)

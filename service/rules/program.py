@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from service.rules.expr import Node, Ref, refs_of
 from service.rules.fields import Scope
-from service.rules.model import AwardSpec, QuotaSpec, Statement
+from service.rules.model import (
+    AwardSpec,
+    DisbursementSpec,
+    QuotaSpec,
+    RequirementSpec,
+    Statement,
+    SuggestionSpec,
+)
 from service.rules.params import Parameter
 from service.schemas.forms import Application
 
@@ -72,7 +79,11 @@ class Program:
     item_groups: tuple[ItemGroup, ...]
     award: AwardSpec
     quota: QuotaSpec | None
-    extras: dict[str, Any] = field(default_factory=dict)
+    guide_year: int | None = None
+    disbursement: DisbursementSpec | None = None
+    suggestions: tuple[SuggestionSpec, ...] = ()
+    once_per_applicant: Statement | None = None
+    requirements: tuple[RequirementSpec, ...] = ()
 
     @property
     def facts(self) -> list[Ref]:

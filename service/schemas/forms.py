@@ -211,10 +211,44 @@ class SupportApplication(Application):
     has_prior_results: Flag | None = None
 
 
+# -- 科委 matched grants (stcsm2022-*, stcsm2023-*): one form for the family ------------------
+class TechManager(Strict):
+    """推荐的技术经理人 / a recommended technology manager."""
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["lead", "core"]
+    full_time_years: Annotated[int, NotBool] = Field(
+        ge=0, le=60, description="专职从事技术转移工作年限（整年）"
+    )
+    is_project_leader: Flag = False
+
+
+class MatchedGrantApplication(Application):
+    """科技成果转移转化服务体系建设项目（表1-3、表1-4、表1-9）."""
+
+    requested_amount: Money = Field(description="申请市级支持金额 / municipal support requested")
+    self_funds: Money = Field(description="自筹经费 / the applicant's own funds")
+    duration_years: Annotated[Literal[1, 2, 3], NotBool] = Field(description="项目执行期（年）")
+    district_committed_funds: Money | None = Field(default=None, description="区已投入或承诺投入")
+    recommended_by_district: Flag | None = None
+    prior_year_main_revenue: Money | None = Field(default=None, description="上年度主营业务收入")
+    has_research_base: Flag | None = None
+    has_stable_funding: Flag | None = None
+    has_transfer_team: Flag | None = None
+    has_rd_fund: Flag | None = None
+    has_pilot_base: Flag | None = None
+    has_open_innovation_unit: Flag | None = None
+    has_operating_model: Flag | None = None
+    annual_report_submitted: Flag | None = None
+    tech_managers: list[TechManager] = Field(default_factory=list, max_length=20)
+    manager_budget: Money | None = Field(default=None, description="技术经理人引进与培养经费")
+
+
 FORMS: dict[str, type[Application]] = {
     "ipa2022-transactions": TransactionsApplication,
     "ipa2022-loans": LoansApplication,
     "ipa2022-custody": CustodyApplication,
     "ipa2022-open-license": OpenLicenseApplication,
     "ipa2022-support": SupportApplication,
+    "stcsm-matched-grant": MatchedGrantApplication,
 }

@@ -42,6 +42,9 @@ class ProgramDetail(ProgramSummary):
     conditions: list[ConditionOut]
     award: dict[str, Any]
     quota: dict[str, Any] | None = None
+    guide_year: int | None = Field(default=None, description="申报指南年度 / guide year (stcsm)")
+    disbursement: dict[str, Any] | None = None
+    once_per_applicant: dict[str, Any] | None = None
 
 
 def program_detail(program: Program) -> dict[str, Any]:
@@ -74,4 +77,9 @@ def program_detail(program: Program) -> dict[str, Any]:
         "conditions": conditions,
         "award": program.award.model_dump(exclude_none=True),
         "quota": program.quota.model_dump(exclude_none=True) if program.quota else None,
+        "guide_year": program.guide_year,
+        "disbursement": program.disbursement.model_dump() if program.disbursement else None,
+        "once_per_applicant": program.once_per_applicant.model_dump()
+        if program.once_per_applicant
+        else None,
     }
