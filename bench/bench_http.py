@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +52,7 @@ def serve(module: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
             "warning",
         ],
         cwd=cwd,
-        env={"PYTHONPATH": f"{ROOT}:{cwd}", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{ROOT}:{cwd}", "PATH": "/usr/bin:/bin", "RULES_DIR": str(ROOT / "rules")},
     )
     for _ in range(100):
         try:
@@ -96,8 +100,6 @@ def measure(name: str, url: str, body: dict) -> dict[str, float]:
 
 
 def main() -> None:
-    import tempfile
-
     body = art19_body()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "bare_app.py").write_text(BARE_APP)

@@ -161,10 +161,12 @@ def requirements(program: Program, requested: Decimal) -> dict[str, Any]:
         factor = program.param(req.times).value if req.times else Decimal(1)
         # Rounded UP to the fen: the minimum that satisfies ">=" exactly.
         minimum = -round_down_to_fen(-(base * factor))
+        # The ratio's own article names the guide year's table (表1-9 for 2022, 表1-4 for 2023).
+        article = program.param(req.times).article if req.times else req.article
         out["needs"].append(
             {
                 "name": req.name,
-                "article": req.article,
+                "article": article,
                 "zh": req.zh,
                 "en": req.en,
                 "minimum": minimum,
