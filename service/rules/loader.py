@@ -279,9 +279,10 @@ def _condition(
         raise RuleFileError(
             src.label, line, f"condition '{cspec.id}'{where}: {exc} (column {exc.col + 1})"
         ) from exc
+    article = (cspec.articles or {}).get(edition.guide_year or 0, cspec.article)
     return Condition(
         cspec.id,
-        cspec.article,
+        article,
         cspec.zh,
         cspec.en,
         cspec.severity,

@@ -29,6 +29,8 @@ class ConditionSpec(Statement):
     when: str = Field(min_length=1)
     # Only these guide years (editions) have the condition; None: every edition.
     editions: list[int] | None = None
+    # Where a guide year's rule is written elsewhere (表1-9 for 2022, 表1-4 for 2023).
+    articles: dict[int, str] | None = None
     # error: failing makes the application (or the item) ineligible; warning: reported only;
     # priority: an expert's preference (优先), reported as a flag, never a condition.
     severity: Literal["error", "warning", "priority"] = "error"
