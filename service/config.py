@@ -17,7 +17,11 @@ class Settings(BaseSettings):
     rules_dir: Path = PROJECT_ROOT / "rules"
     # SQLite file by default; PostgreSQL in production: postgresql+psycopg://user@host/db
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'subsidy.db'}"
-    # 第二十六条: USCCs disqualified for fraud, one per line (optional until it is a table).
+    # Run ``alembic upgrade head`` at start-up (the README's quick start). Production runs
+    # ``alembic -c migrations/alembic.ini upgrade head`` explicitly and leaves this false.
+    auto_migrate: bool = False
+    # 第二十六条: a seed for the stored list: USCCs disqualified for fraud, one per line. At
+    # start-up each one the database has never listed is added (an admin's removal stands).
     disqualified_file: Path | None = None
     # Which evaluator answers requests; "python" is the oracle, for comparison only.
     engine: Literal["durable_rules", "python"] = "durable_rules"

@@ -1,0 +1,150 @@
+"""The stored records: applications, their evaluations, funding rounds, allocations and the
+第二十六条 disqualification list. One place for every table; ``migrations/`` creates them.
+
+Money is integer fen (分) in ``*_fen`` columns: exact on SQLite and PostgreSQL alike (SQLite has
+no decimal type and would store Numeric as a binary float). Timestamps are stored in UTC.
+JSON columns hold amounts as strings, as the API does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Named constraints, so that migrations and models name them the same on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TZ = sa.DateTime(timezone=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were stored in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class Round(SQLModel, table=True):
+    """A funding round (评审批次) of one program; its overrides (第二十一条's tier amounts) are
+    fixed when it is opened, so every application in it is evaluated with the same amounts."""
+
+    __tablename__ = "rounds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: str = Field(sa_type=sa.String(100), index=True)
+    name: str = Field(sa_type=sa.String(200))
+    overrides: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+
+
+class Application(SQLModel, table=True):
+    """An application as submitted. Never rewritten: reviews and evaluations are recorded
+    beside it (evaluations in their own append-only table)."""
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        # 表注4: one application per organisation per guide year. ``once_key`` is set on the
+        # first application of an applicant in a guide year only, so the database itself
+        # refuses a concurrent second "first".
+        sa.UniqueConstraint("once_key", "applicant_uscc"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: str = Field(sa_type=sa.String(100), index=True)
+    round_id: int | None = Field(default=None, foreign_key="rounds.id", index=True)
+    applicant_uscc: str = Field(sa_type=sa.String(18), index=True)
+    request: dict[str, Any] = Field(sa_type=sa.JSON)  # the application body as submitted
+    request_hash: str = Field(sa_type=sa.String(64))  # sha256 of the whole submission
+    idempotency_key: str | None = Field(default=None, sa_type=sa.String(255), unique=True)
+    once_key: str | None = Field(default=None, sa_type=sa.String(100))
+    submitted_at: datetime = Field(sa_type=TZ)  # the application's own submitted_at
+    received_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+    # The reviewer's decision (择优遴选 is theirs, not the service's): None until reviewed.
+    approved: bool | None = Field(default=None)
+    reviewed_by: str | None = Field(default=None, sa_type=sa.String(200))
+    reviewed_at: datetime | None = Field(default=None, sa_type=TZ)
+    review_note: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Evaluation(SQLModel, table=True):
+    """One evaluation of an application under one rules version. Append-only: re-evaluating
+    under newer rules adds a row and never overwrites the decision that was made."""
+
+    __tablename__ = "evaluations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    rules_version: str = Field(sa_type=sa.String(64))
+    eligible: bool
+    award_fen: int | None = Field(default=None, sa_type=sa.BigInteger)  # None: set per round
+    reasons: list[dict[str, Any]] = Field(sa_type=sa.JSON)
+    result: dict[str, Any] = Field(sa_type=sa.JSON)  # the full calculate response
+    evaluated_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+
+
+class Allocation(SQLModel, table=True):
+    """One run of a round's allocation. Runs are numbered per round; the highest is current."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (sa.UniqueConstraint("round_id", "run"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="rounds.id", index=True)
+    run: int
+    pool_fen: int | None = Field(default=None, sa_type=sa.BigInteger)  # None: no program pool
+    available_fen: int | None = Field(default=None, sa_type=sa.BigInteger)
+    total_fen: int = Field(sa_type=sa.BigInteger)
+    warnings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    allocated_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+
+
+class AllocationLine(SQLModel, table=True):
+    """What one application receives in one allocation run, and the entitlement it came from."""
+
+    __tablename__ = "allocation_lines"
+    __table_args__ = (sa.UniqueConstraint("allocation_id", "application_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    allocation_id: int = Field(foreign_key="allocations.id", index=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    evaluation_id: int = Field(foreign_key="evaluations.id")
+    entitlement_fen: int = Field(sa_type=sa.BigInteger)
+    amount_fen: int = Field(sa_type=sa.BigInteger)
+
+
+class Disqualification(SQLModel, table=True):
+    """第二十六条: an organisation disqualified from all of the bureau's programs for fraud.
+    Entries are never deleted: removal records who removed it, when and why."""
+
+    __tablename__ = "disqualifications"
+    __table_args__ = (
+        # At most one active entry per organisation.
+        sa.Index(
+            "uq_disqualifications_active_uscc",
+            "uscc",
+            unique=True,
+            sqlite_where=sa.text("removed_at IS NULL"),
+            postgresql_where=sa.text("removed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    uscc: str = Field(sa_type=sa.String(18), index=True)
+    reason: str = Field(sa_type=sa.Text)
+    decided_on: date  # the date of the decision that disqualified it
+    added_by: str = Field(sa_type=sa.String(200))
+    added_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+    removed_at: datetime | None = Field(default=None, sa_type=TZ)
+    removed_by: str | None = Field(default=None, sa_type=sa.String(200))
+    removal_reason: str | None = Field(default=None, sa_type=sa.Text)
