@@ -1,0 +1,136 @@
+"""What an audit file's columns mean: header names in English or Chinese, units (元 / 万元).
+
+A column is one of: an audit field (``program_id``, ``awarded_amount``, …), a fact of the
+application (a field of a request form, written as its dotted path: ``applicant.entity_type``,
+``requested_amount``), or a fact of one item (``patent_number``, ``counterparty.is_sme``;
+``item.`` in front is accepted). Facts are typed by the forms, so the audit reads a column
+exactly as the service would read the same field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.rules.fields import FieldSpec
+from service.rules.loader import RuleBook
+
+# Audit fields: name -> kind. ``units`` / ``total_paid`` make a program-summary file.
+AUDIT_FIELDS: dict[str, FieldSpec] = {
+    "program_id": FieldSpec("str"),
+    "award_id": FieldSpec("str"),
+    "applicant_uscc": FieldSpec("uscc"),
+    "applicant_name": FieldSpec("str"),
+    "awarded_amount": FieldSpec("money"),
+    "awarded_on": FieldSpec("date"),
+    "recognised_on": FieldSpec("date"),
+    "round": FieldSpec("str"),
+    "application": FieldSpec("json"),
+    "units": FieldSpec("int"),
+    "total_paid": FieldSpec("money"),
+}
+
+ALIASES: dict[str, str] = {
+    # audit fields
+    "项目": "program_id", "项目编号": "program_id", "项目代码": "program_id", "项目id": "program_id",
+    "program": "program_id", "program_code": "program_id",
+    "奖补编号": "award_id", "编号": "award_id", "序号": "award_id", "申报编号": "award_id",
+    "award_no": "award_id", "award": "award_id", "id": "award_id",
+    "统一社会信用代码": "applicant_uscc", "信用代码": "applicant_uscc", "uscc": "applicant_uscc",
+    "单位名称": "applicant_name", "申报单位": "applicant_name", "企业名称": "applicant_name",
+    "applicant": "applicant_name",
+    "奖补金额": "awarded_amount", "资助金额": "awarded_amount", "拨付金额": "awarded_amount",
+    "award_amount": "awarded_amount", "amount_awarded": "awarded_amount",
+    "下达日期": "awarded_on", "拨付日期": "awarded_on", "资金下达日期": "awarded_on",
+    "issued_on": "awarded_on", "paid_on": "awarded_on",
+    "认定日期": "recognised_on", "立项日期": "recognised_on", "recognized_on": "recognised_on",
+    "批次": "round", "轮次": "round", "round_name": "round",
+    "申报内容": "application", "申报材料": "application", "application_json": "application",
+    "单位数": "units", "家数": "units", "支持单位数": "units", "项目数": "units",
+    "总金额": "total_paid", "拨付总额": "total_paid", "奖补总额": "total_paid",
+    "合计金额": "total_paid", "total": "total_paid", "total_amount": "total_paid",
+    # facts of the application
+    "单位类型": "applicant.entity_type", "entity_type": "applicant.entity_type",
+    "注册在本市": "applicant.registered_in_shanghai",
+    "registered_in_shanghai": "applicant.registered_in_shanghai",
+    "经营状态": "applicant.operating_status", "operating_status": "applicant.operating_status",
+    "信用状况": "applicant.credit_status", "credit_status": "applicant.credit_status",
+    "是否中小企业": "applicant.is_sme",
+    "申报时间": "submitted_at", "提交时间": "submitted_at",
+    "申请金额": "requested_amount", "自筹经费": "self_funds", "执行期": "duration_years",
+    "所在区": "district", "绩效等次": "performance_tier", "备案入册": "custody_registered",
+    # facts of one item
+    "专利号": "patent_number", "许可转让方式": "kind", "合同日期": "contract_date",
+    "备案登记": "cnipa_recorded", "受让方名称": "counterparty.name",
+    "受让方信用代码": "counterparty.uscc", "受让方注册在本市": "counterparty.registered_in_shanghai",
+    "受让方中小企业": "counterparty.is_sme",
+    "贷款编号": "loan_id", "放款金额": "disbursed_amount", "放款日期": "disbursed_on",
+    "质押登记": "pledge_registered", "质押物": "collateral", "借款人名称": "borrower.name",
+    "借款人信用代码": "borrower.uscc", "借款人注册在本市": "borrower.registered_in_shanghai",
+    "借款人中小企业": "borrower.is_sme",
+    "合同编号": "contract_id", "成交日期": "concluded_on", "开放许可": "open_license",
+    "被许可人名称": "licensee.name", "被许可人信用代码": "licensee.uscc",
+    "被许可人注册在本市": "licensee.registered_in_shanghai", "被许可人中小企业": "licensee.is_sme",
+    "预算类别": "category", "预算金额": "amount",
+}  # fmt: skip
+
+_WAN = re.compile(r"万元|\bwan\b|10k|10,000", re.IGNORECASE)
+_UNIT = re.compile(
+    r"[（(\[【/]?\s*(万元|元|人民币|cny|yuan|wan|10k yuan|10,000 yuan|10k)\s*[）)\]】]?\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One recognised column: its canonical name, the key of its values, level, kind, unit."""
+
+    header: str
+    name: str  # audit field name, or the fact's dotted path
+    key: str  # the frame column: the audit field name, or the fact key (``a__b``)
+    level: str  # audit | app | item
+    spec: FieldSpec
+    wan: bool = False  # amounts in 万元 (10,000 yuan)
+
+
+def _normalise(header: str) -> tuple[str, bool]:
+    text = header.strip().lstrip("\ufeff")
+    wan = bool(_WAN.search(text))
+    text = _UNIT.sub("", text).strip()
+    text = re.sub(r"[\s\-]+", "_", text.lower())
+    return text.removesuffix("_wan").removesuffix("_yuan"), wan
+
+
+_REGISTRY: dict[str, dict[str, tuple[str, FieldSpec]]] = {}
+
+
+def fields_of(book: RuleBook) -> dict[str, tuple[str, FieldSpec]]:
+    """Every fact path any program's form has: ``path -> (level, spec)``."""
+    cached = _REGISTRY.get(book.version)
+    if cached is not None:
+        return cached
+    out: dict[str, tuple[str, FieldSpec]] = {}
+    for program in book.programs.values():
+        for path, spec in program.scope.fields.items():
+            if not path.startswith("context."):
+                out.setdefault(path, ("app", spec))
+        for scope in program.scope.lists.values():
+            for path, spec in scope.fields.items():
+                out.setdefault(path, ("item", spec))
+    _REGISTRY[book.version] = out
+    return out
+
+
+def recognise(header: str, book: RuleBook) -> Column | None:
+    """The column a header names, or None when it names nothing the audit knows."""
+    text, wan = _normalise(header)
+    name = ALIASES.get(text) or ALIASES.get(header.strip()) or text
+    name = name.removeprefix("item.")
+    if name in AUDIT_FIELDS:
+        spec = AUDIT_FIELDS[name]
+        return Column(header, name, name, "audit", spec, wan and spec.kind == "money")
+    known = fields_of(book).get(name)
+    if known is None:
+        return None
+    level, spec = known
+    return Column(header, name, name.replace(".", "__"), level, spec, wan and spec.kind == "money")

@@ -1,0 +1,566 @@
+"""Re-evaluate a batch of past awards (all rows of the awards in it) program by program.
+
+Records (one per award, key ``rec``) and their items arrive as typed frames; each program's
+conditions and award formula run on its rows at once (service.engine.polars_decide). Out come
+the findings about single awards, the item keys for the duplicate checks across the file, and
+one compact row per award for the checks across awards (pools, quotas, once per applicant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from service.audit import findings as F
+from service.audit.context import AuditContext
+from service.engine.polars_decide import (
+    DUP,
+    ELIGIBLE,
+    ENTITLED,
+    REC,
+    SEQ,
+    SHARE,
+    CompiledGroup,
+    CompiledProgram,
+    decide_batch,
+    fail_col,
+    known_col,
+)
+from service.engine.polars_eval import CompiledCondition
+from service.engine.polars_facts import item_refs
+
+AWARDED = "awarded_amount"
+KEY = "key"
+ITEM = "item"
+LIST = "list"
+RECORD_META = ["src", "row", REC, "program_id", "award_id", "applicant_uscc", "applicant_name"]
+UNIT_COLUMNS: dict[str, pl.DataType] = {
+    "src": pl.String(),
+    "row": pl.Int64(),
+    REC: pl.String(),
+    "program_id": pl.String(),
+    "award_id": pl.String(),
+    "applicant_uscc": pl.String(),
+    "applicant_name": pl.String(),
+    "round": pl.String(),
+    "district": pl.String(),
+    AWARDED: pl.Int64(),
+    "awarded_on": pl.Int64(),
+    ENTITLED: pl.Int64(),
+    "cap": pl.Int64(),
+}
+DUP_COLUMNS: dict[str, pl.DataType] = {
+    "src": pl.String(),
+    "row": pl.Int64(),
+    REC: pl.String(),
+    "program_id": pl.String(),
+    "award_id": pl.String(),
+    "applicant_uscc": pl.String(),
+    "applicant_name": pl.String(),
+    KEY: pl.String(),
+    ITEM: pl.String(),
+    SHARE: pl.Int64(),
+}
+
+
+@dataclass
+class Evaluated:
+    findings: list[pl.DataFrame]
+    units: pl.DataFrame  # UNIT_COLUMNS, one row per award
+    keys: pl.DataFrame  # DUP_COLUMNS, one row per item with a distinct_by value
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return frame.select(
+        (pl.col(n) if n in frame.columns else pl.lit(None)).cast(t).alias(n)
+        for n, t in schema.items()
+    )
+
+
+def merge_records(records: pl.DataFrame) -> pl.DataFrame:
+    """Rows of one award spread over several lines (one per item): one row, first values."""
+    if records.height == 0 or not records[REC].is_duplicated().any():
+        return records
+    others = [c for c in records.columns if c not in (REC, "row", "src")]
+    return records.group_by(REC, maintain_order=True).agg(
+        pl.col("src").first(),
+        pl.col("row").min(),
+        *(pl.col(c).drop_nulls().first() for c in others),
+    )
+
+
+def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> Evaluated:
+    records = merge_records(records)
+    out = Evaluated([], pl.DataFrame(schema=UNIT_COLUMNS), pl.DataFrame(schema=DUP_COLUMNS))
+    if records.height == 0:
+        if items.height:
+            out.findings.append(_orphans(items))
+        return out
+    if items.height:
+        orphans = items.join(records.select(REC), on=REC, how="anti")
+        if orphans.height:
+            out.findings.append(_orphans(orphans))
+    missing = records.filter(pl.col("program_id").is_null())
+    if missing.height:
+        out.findings.append(_missing(missing, "program_id"))
+    unit_parts, key_parts = [], []
+    for (program_id,), rows in records.filter(pl.col("program_id").is_not_null()).group_by(
+        "program_id"
+    ):
+        cp = ctx.compiled(str(program_id))
+        if cp is None:
+            out.findings.append(_unknown(rows))
+            unit_parts.append(_conform(rows, UNIT_COLUMNS))
+            continue
+        mine = items.join(rows.select(REC), on=REC, how="semi") if items.height else items
+        result = _program(ctx, cp, rows, mine)
+        out.findings += result.findings
+        unit_parts.append(result.units)
+        key_parts.append(result.keys)
+    if unit_parts:
+        out.units = pl.concat(unit_parts, how="vertical_relaxed")
+    if key_parts:
+        out.keys = pl.concat(key_parts, how="vertical_relaxed")
+    return out
+
+
+def _orphans(items: pl.DataFrame) -> pl.DataFrame:
+    return F.build(
+        items,
+        "orphan_item",
+        message_zh=pl.concat_str(
+            pl.lit("明细行的奖补编号"), pl.col(REC), pl.lit("在奖补记录中不存在")
+        ),
+        message_en=pl.concat_str(pl.lit("No award record has the id "), pl.col(REC)),
+    )
+
+
+def _missing(rows: pl.DataFrame, column: str) -> pl.DataFrame:
+    return F.build(
+        rows,
+        "missing_value",
+        message_zh=pl.lit(f"缺少{column}，无法审核"),
+        message_en=pl.lit(f"No {column}: the row cannot be checked"),
+    )
+
+
+def _unknown(rows: pl.DataFrame) -> pl.DataFrame:
+    return F.build(
+        rows,
+        "unknown_program",
+        message_zh=pl.concat_str(pl.lit("规则文件中没有项目"), pl.col("program_id")),
+        message_en=pl.concat_str(pl.lit("The rule files have no program "), pl.col("program_id")),
+        amount_at_stake=pl.col(AWARDED),
+    )
+
+
+def _drop_blank(frame: pl.DataFrame, keep: set[str]) -> pl.DataFrame:
+    """A column with no value for this program is a fact the file does not have."""
+    blank = [c for c in frame.columns if c not in keep and frame[c].null_count() == frame.height]
+    return frame.drop(blank)
+
+
+def _with_context(ctx: AuditContext, cp: CompiledProgram, rows: pl.DataFrame) -> pl.DataFrame:
+    keys = {r.key for r in cp.program.facts}
+    if "context__disqualified" in keys:
+        usccs = rows["applicant_uscc"].drop_nulls().unique().to_list()
+        listed = ctx.disqualified_among(usccs)
+        rows = rows.with_columns(
+            pl.when(pl.col("applicant_uscc").is_null())
+            .then(None)
+            .otherwise(pl.col("applicant_uscc").is_in(listed))
+            .alias("context__disqualified")
+        )
+    return rows
+
+
+def _counts(
+    cp: CompiledProgram, rows: pl.DataFrame, items: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """``count(list)`` facts, from the items when the file has them."""
+    for ref in cp.program.facts:
+        agg = ref.aggregate
+        if agg is None or agg.list_name not in items:
+            continue
+        lst = items[agg.list_name]
+        field = None if agg.field is None else agg.field.replace(".", "__")
+        if field is not None and field not in lst.columns:
+            continue
+        match = pl.lit(True) if field is None else (pl.col(field) == agg.value).fill_null(False)
+        counted = lst.group_by(REC).agg(match.sum().cast(pl.Int64).alias("_n"))
+        rows = rows.join(counted, on=REC, how="left").with_columns(
+            pl.coalesce(
+                pl.col(ref.key) if ref.key in rows.columns else pl.lit(None, dtype=pl.Int64),
+                pl.when(pl.col(known_col(agg.list_name))).then(pl.col("_n").fill_null(0)),
+            ).alias(ref.key)
+        )
+        rows = rows.drop("_n")
+    return rows
+
+
+def _split_items(cp: CompiledProgram, items: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    main = cp.main_group
+    out: dict[str, pl.DataFrame] = {}
+    if items.height == 0:
+        return out
+    lst = items[LIST].fill_null(main.group.list_name if main else "")
+    items = items.with_columns(lst.alias(LIST))
+    for cg in cp.groups:
+        part = items.filter(pl.col(LIST) == cg.group.list_name)
+        if part.height:
+            part = part.sort([REC, "row", SEQ]).with_columns(
+                pl.int_range(pl.len()).over(REC).cast(pl.Int64).alias(SEQ)
+            )
+            out[cg.group.list_name] = part
+    return out
+
+
+@dataclass
+class _Result:
+    findings: list[pl.DataFrame]
+    units: pl.DataFrame
+    keys: pl.DataFrame
+
+
+def _program(
+    ctx: AuditContext, cp: CompiledProgram, rows: pl.DataFrame, items: pl.DataFrame
+) -> _Result:
+    meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
+    meta |= {c for c in rows.columns if c.startswith("items_known:")}
+    rows = _drop_blank(rows, meta)
+    rows = _with_context(ctx, cp, rows)
+    lists = _split_items(cp, items)
+    lists = {
+        name: _drop_blank(frame, {REC, SEQ, "row", "src", LIST}) for name, frame in lists.items()
+    }
+    item_keys = item_refs(cp.program)
+    for cg in cp.groups:
+        name = cg.group.list_name
+        # Items are known when the input has columns for them: an award with none has none.
+        has = name in lists or any(r.key in ctx.item_columns for r in item_keys[name])
+        known = known_col(name)
+        if known not in rows.columns:
+            rows = rows.with_columns(pl.lit(has).alias(known))
+        else:
+            rows = rows.with_columns(pl.col(known).fill_null(has))
+    rows = _counts(cp, rows, lists)
+    decided, judged = decide_batch(cp, rows, lists)
+    cap = cp.award.cap_fen()
+    decided = decided.with_columns(
+        pl.lit(cap, dtype=pl.Int64).alias("cap"),
+        (pl.col(AWARDED) > pl.col(ENTITLED)).fill_null(False).alias("overpaid"),
+    )
+    found: list[pl.DataFrame] = []
+    found += _condition_findings(decided, cp.conditions)
+    for cg in cp.groups:
+        if cg.group.list_name in judged:
+            found += _item_findings(cp, cg, decided, judged[cg.group.list_name])
+        found += _group_findings(cg, decided)
+    found += _amount_findings(ctx, cp, decided)
+    keys = _keys(cp, decided, judged)
+    return _Result(found, _conform(decided, UNIT_COLUMNS), keys)
+
+
+def _kind_of(cc: CompiledCondition, item: bool) -> str | None:
+    severity = cc.condition.severity
+    if severity == "priority":
+        return None
+    if severity == "warning":
+        return "condition_warning"
+    if item:
+        return "item_outside_window" if cc.window else "ineligible_item"
+    return "outside_window" if cc.window else "ineligible_applicant"
+
+
+def _condition_findings(
+    decided: pl.DataFrame, conditions: tuple[CompiledCondition, ...]
+) -> list[pl.DataFrame]:
+    out = []
+    for cc in conditions:
+        kind = _kind_of(cc, item=False)
+        col = fail_col(cc.condition.id)
+        if kind is None or col not in decided.columns:
+            continue
+        failed = decided.filter(pl.col(col))
+        if failed.height:
+            c = cc.condition
+            stake = pl.col(AWARDED) if kind != "condition_warning" else pl.lit(None, pl.Int64)
+            out.append(
+                F.build(
+                    failed,
+                    kind,
+                    rule=c.id,
+                    article=c.article,
+                    message_zh=c.zh,
+                    message_en=c.en,
+                    amount_at_stake=stake,
+                )
+            )
+    return out
+
+
+def _item_label(cg: CompiledGroup) -> pl.Expr:
+    ref = pl.concat_str(pl.lit(cg.group.list_name + "["), pl.col(SEQ).cast(pl.String), pl.lit("]"))
+    key = cg.distinct_key
+    if key is None:
+        return ref
+    return pl.concat_str(ref, pl.lit(" "), pl.col(key).fill_null(""))
+
+
+def _item_findings(
+    cp: CompiledProgram, cg: CompiledGroup, decided: pl.DataFrame, judged: pl.DataFrame
+) -> list[pl.DataFrame]:
+    parents = decided.select(
+        REC, "program_id", "award_id", "applicant_uscc", "applicant_name", "overpaid", AWARDED
+    )
+    judged = judged.drop(
+        [
+            c
+            for c in ("program_id", "award_id", "applicant_uscc", "applicant_name")
+            if c in judged.columns
+        ]
+    ).join(parents, on=REC, how="left")
+    reject = cg.group.on_fail == "reject_application"
+    severity = (
+        pl.when(pl.lit(reject) | pl.col("overpaid"))
+        .then(pl.lit("error"))
+        .otherwise(pl.lit("warning"))
+    )
+    stake = pl.col(AWARDED) if reject else pl.col(SHARE)
+    out = []
+    for cc in cg.conditions:
+        kind = _kind_of(cc, item=True)
+        col = fail_col(cc.condition.id)
+        if kind is None or col not in judged.columns:
+            continue
+        failed = judged.filter(pl.col(col))
+        if failed.height:
+            c = cc.condition
+            label = _item_label(cg)
+            out.append(
+                F.build(
+                    failed,
+                    kind,
+                    item=label,
+                    rule=c.id,
+                    article=c.article,
+                    severity=severity if kind != "condition_warning" else pl.lit("warning"),
+                    message_zh=pl.concat_str(label, pl.lit("：" + c.zh)),
+                    message_en=pl.concat_str(label, pl.lit(": " + c.en)),
+                    amount_at_stake=stake
+                    if kind != "condition_warning"
+                    else pl.lit(None, pl.Int64),
+                )
+            )
+    dup_statement = cg.group.duplicate
+    if dup_statement is not None and DUP in judged.columns:
+        dups = judged.filter(pl.col(DUP))
+        if dups.height:
+            label = _item_label(cg)
+            out.append(
+                F.build(
+                    dups,
+                    "claimed_twice",
+                    item=label,
+                    rule=dup_statement.id,
+                    article=dup_statement.article,
+                    severity=severity,
+                    message_zh=pl.concat_str(label, pl.lit("：" + dup_statement.zh)),
+                    message_en=pl.concat_str(label, pl.lit(": " + dup_statement.en)),
+                    amount_at_stake=pl.col(SHARE),
+                )
+            )
+    return out
+
+
+def _group_findings(cg: CompiledGroup, decided: pl.DataFrame) -> list[pl.DataFrame]:
+    statement = cg.group.at_least_one
+    name = cg.group.list_name
+    if statement is None or f"counted:{name}" not in decided.columns:
+        return []
+    rows = decided.filter(pl.col(known_col(name)) & (pl.col(f"counted:{name}") == 0))
+    if rows.height == 0:
+        return []
+    return [
+        F.build(
+            rows,
+            "ineligible_applicant",
+            rule=statement.id,
+            article=statement.article,
+            message_zh=statement.zh,
+            message_en=statement.en,
+            amount_at_stake=pl.col(AWARDED),
+        )
+    ]
+
+
+def _amount_findings(ctx: AuditContext, cp: CompiledProgram, d: pl.DataFrame) -> list[pl.DataFrame]:
+    out: list[pl.DataFrame] = []
+    award, program = cp.award, cp.program
+    awarded = pl.col(AWARDED)
+    fixed = award.fixed_fen()
+    if fixed is not None:
+        name = program.award.amount or ""
+        param = program.param(name)
+        above = d.filter(awarded > fixed)
+        if above.height:
+            out.append(
+                F.build(
+                    above,
+                    "above_fixed_amount",
+                    rule=name,
+                    article=param.article,
+                    message_zh=pl.concat_str(
+                        pl.lit("奖补金额"),
+                        F.yuan(awarded),
+                        pl.lit(f"元，超过固定金额{F.fen_text(fixed)}元：{param.zh}"),
+                    ),
+                    message_en=pl.concat_str(
+                        pl.lit("Awarded "),
+                        F.yuan(awarded),
+                        pl.lit(f" yuan, above the fixed {F.fen_text(fixed)}: {param.en}"),
+                    ),
+                    amount_at_stake=awarded - fixed,
+                )
+            )
+        below = d.filter((awarded < fixed) & pl.col(ELIGIBLE))
+        if below.height:
+            out.append(
+                F.build(
+                    below,
+                    "below_fixed_amount",
+                    rule=name,
+                    article=param.article,
+                    message_zh=pl.concat_str(
+                        pl.lit("奖补金额"),
+                        F.yuan(awarded),
+                        pl.lit(f"元，低于固定金额{F.fen_text(fixed)}元：{param.zh}"),
+                    ),
+                    message_en=pl.concat_str(
+                        pl.lit("Awarded "),
+                        F.yuan(awarded),
+                        pl.lit(f" yuan, below the fixed {F.fen_text(fixed)}: {param.en}"),
+                    ),
+                )
+            )
+    caps = award.caps_fen()
+    if caps and fixed is None:
+        name, cap = min(caps, key=lambda c: c[1])
+        param = program.param(name)
+        above = d.filter(awarded > cap)
+        if above.height:
+            out.append(
+                F.build(
+                    above,
+                    "above_cap",
+                    rule=name,
+                    article=param.article,
+                    message_zh=pl.concat_str(
+                        pl.lit("奖补金额"),
+                        F.yuan(awarded),
+                        pl.lit(f"元，超过上限{F.fen_text(cap)}元：{param.zh}"),
+                    ),
+                    message_en=pl.concat_str(
+                        pl.lit("Awarded "),
+                        F.yuan(awarded),
+                        pl.lit(f" yuan, above the cap of {F.fen_text(cap)}: {param.en}"),
+                    ),
+                    amount_at_stake=awarded - cap,
+                )
+            )
+    over = d.filter(pl.col(ELIGIBLE) & (awarded > pl.col(ENTITLED)).fill_null(False))
+    if over.height and fixed is None:
+        out.append(
+            F.build(
+                over,
+                "above_entitlement",
+                rule="award",
+                article=program.article,
+                message_zh=pl.concat_str(
+                    pl.lit("按规则重算应得"),
+                    F.yuan(pl.col(ENTITLED)),
+                    pl.lit("元，实际奖补"),
+                    F.yuan(awarded),
+                    pl.lit("元"),
+                ),
+                message_en=pl.concat_str(
+                    pl.lit("Recomputed under the rules: "),
+                    F.yuan(pl.col(ENTITLED)),
+                    pl.lit(" yuan; awarded "),
+                    F.yuan(awarded),
+                ),
+                amount_at_stake=awarded - pl.col(ENTITLED),
+            )
+        )
+    out += _timing(ctx, d)
+    return out
+
+
+def _day(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.String).str.to_date("%Y%m%d", strict=False)
+
+
+def _timing(ctx: AuditContext, d: pl.DataFrame) -> list[pl.DataFrame]:
+    if "awarded_on" not in d.columns or "recognised_on" not in d.columns:
+        return []
+    limit = ctx.options.issue_within_days
+    days = (_day("awarded_on") - _day("recognised_on")).dt.total_days()
+    d = d.with_columns(days.alias("_days"))
+    out = []
+    late = d.filter(pl.col("_days") > limit)
+    if late.height:
+        out.append(
+            F.build(
+                late,
+                "late_disbursement",
+                rule="issue-within-days",
+                article="时效指标：项目资金拨付及时性",
+                message_zh=pl.concat_str(
+                    pl.lit("认定后"),
+                    pl.col("_days").cast(pl.String),
+                    pl.lit(f"天才下达资金（应在{limit}天内）"),
+                ),
+                message_en=pl.concat_str(
+                    pl.lit("Funds issued "),
+                    pl.col("_days").cast(pl.String),
+                    pl.lit(f" days after recognition (at most {limit})"),
+                ),
+                amount_at_stake=pl.col(AWARDED),
+            )
+        )
+    early = d.filter(pl.col("_days") < 0)
+    if early.height:
+        out.append(
+            F.build(
+                early,
+                "issued_before_recognition",
+                rule="issue-after-recognition",
+                article="时效指标：项目资金拨付及时性",
+                message_zh=pl.lit("资金下达日期早于认定日期"),
+                message_en=pl.lit("Funds were issued before the award was recognised"),
+                amount_at_stake=pl.col(AWARDED),
+            )
+        )
+    return out
+
+
+def _keys(
+    cp: CompiledProgram, decided: pl.DataFrame, judged: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """Every item with a ``distinct_by`` value, for the duplicate checks across awards."""
+    cg = cp.main_group
+    if cg is None or cg.distinct_key is None or cg.group.list_name not in judged:
+        return pl.DataFrame(schema=DUP_COLUMNS)
+    items = judged[cg.group.list_name]
+    key = cg.distinct_key
+    if key not in items.columns:
+        return pl.DataFrame(schema=DUP_COLUMNS)
+    parents = decided.select(REC, "program_id", "award_id", "applicant_uscc", "applicant_name")
+    items = items.filter(pl.col(key).is_not_null() & ~pl.col(DUP)).drop(
+        [c for c in parents.columns if c != REC and c in items.columns]
+    )
+    items = items.join(parents, on=REC, how="left").with_columns(
+        pl.col(key).alias(KEY), _item_label(cg).alias(ITEM)
+    )
+    return _conform(items, DUP_COLUMNS)

@@ -1,0 +1,246 @@
+"""The audit's outputs: findings as CSV and .xlsx, a JSON report, a one-page HTML summary.
+
+Amounts leave as yuan text with two decimals (``"1500.00"``), computed from integer fen; the CSV
+has a byte-order mark so that Excel opens its Chinese correctly. The HTML page needs nothing
+but a browser: inline CSS and one inline SVG chart per program (awarded against allowed).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from service.audit import findings as F
+from service.audit.run import AuditResult
+from service.money import from_fen
+from service.rules.loader import RuleBook
+
+HEADERS_ZH = {
+    "source": "文件", "row": "行号", "program_id": "项目", "applicant_uscc": "统一社会信用代码",
+    "applicant_name": "单位名称", "award_id": "奖补编号", "item": "明细", "kind": "类型",
+    "severity": "严重程度", "rule": "规则", "article": "条款", "message_zh": "说明",
+    "message_en": "Message", "amount_at_stake": "涉及金额（元）",
+}  # fmt: skip
+EXCEL_MAX_ROWS = 1_048_575
+
+
+def _money(fen: int | None) -> str | None:
+    return None if fen is None else str(from_fen(fen))
+
+
+def at_stake_total(findings: pl.DataFrame) -> int:
+    """Money at stake without counting an award twice: per award row the largest amount of its
+    findings, plus the amounts of findings about whole programs (no row)."""
+    if findings.height == 0:
+        return 0
+    rows = findings.filter(pl.col("row").is_not_null() & (pl.col("row") > 1))
+    per_row = rows.group_by(["source", "row"]).agg(pl.col("amount_at_stake").max())
+    whole = findings.filter(pl.col("row").is_null())["amount_at_stake"].sum()
+    return int(per_row["amount_at_stake"].sum() or 0) + int(whole or 0)
+
+
+def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
+    counts = dict(
+        result.findings.group_by("program_id").len().iter_rows() if result.findings.height else []
+    )
+    out = []
+    for row in result.programs.iter_rows(named=True):
+        program = book.get(row["program_id"])
+        out.append(
+            {
+                "program_id": row["program_id"],
+                "known": program is not None,
+                "title_zh": program.title_zh if program else None,
+                "title_en": program.title_en if program else None,
+                "article": program.article if program else None,
+                "awards": row["awards"],
+                "units": row["units"],
+                "awarded": _money(row["awarded_amount"]),
+                "allowed": _money(row["allowed"]),
+                "pool": _money(row["pool"]),
+                "findings": counts.get(row["program_id"], 0),
+            }
+        )
+    return out
+
+
+def summary_json(book: RuleBook, result: AuditResult) -> dict[str, Any]:
+    f = result.findings
+    by = (
+        (lambda col: dict(sorted(f.group_by(col).len().iter_rows())))
+        if f.height
+        else (lambda col: {})
+    )
+    return {
+        **result.meta,
+        "clean": f.height == 0,
+        "finding_count": f.height,
+        "by_severity": by("severity"),
+        "by_kind": by("kind"),
+        "amount_at_stake": _money(at_stake_total(f)),
+        "programs": programs_json(book, result),
+    }
+
+
+def finding_dicts(findings: pl.DataFrame) -> Iterator[dict[str, Any]]:
+    for chunk in findings.iter_slices(50_000):
+        for row in chunk.iter_rows(named=True):
+            row["amount_at_stake"] = _money(row["amount_at_stake"])
+            yield row
+
+
+def report_json(book: RuleBook, result: AuditResult) -> dict[str, Any]:
+    return {**summary_json(book, result), "findings": list(finding_dicts(result.findings))}
+
+
+def write_json(book: RuleBook, result: AuditResult, path: Path) -> None:
+    """The JSON report, findings written one by one (a large audit is not built in memory)."""
+    head = summary_json(book, result)
+    with path.open("w", encoding="utf-8") as out:
+        out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])
+        out.write(',\n "findings": [')
+        for i, row in enumerate(finding_dicts(result.findings)):
+            out.write(("\n  " if i == 0 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+        out.write("\n ]\n}\n")
+
+
+def _export(findings: pl.DataFrame) -> pl.DataFrame:
+    amount = pl.col("amount_at_stake")
+    text = pl.when(amount.is_null()).then(None).otherwise(F.yuan(amount))
+    return findings.with_columns(text.alias("amount_at_stake"))
+
+
+def write_csv(result: AuditResult, path: Path) -> None:
+    _export(result.findings).write_csv(path, include_bom=True)
+
+
+def write_xlsx(book: RuleBook, result: AuditResult, path: Path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("findings 发现")
+    sheet.append([f"{HEADERS_ZH[c]} / {c}" for c in F.COLUMNS])
+    written = 0
+    for row in finding_dicts(result.findings.head(EXCEL_MAX_ROWS - 1)):
+        amount = row["amount_at_stake"]
+        row["amount_at_stake"] = None if amount is None else Decimal(amount)
+        sheet.append([row[c] for c in F.COLUMNS])
+        written += 1
+    programs = workbook.create_sheet("programs 项目")
+    cols = ["program_id", "title_zh", "awards", "units", "awarded", "allowed", "pool", "findings"]
+    programs.append(cols)
+    for p in programs_json(book, result):
+        programs.append(
+            [Decimal(p[c]) if c in ("awarded", "allowed", "pool") and p[c] else p[c] for c in cols]
+        )
+    if written < result.findings.height:
+        note = workbook.create_sheet("note 说明")
+        note.append([f"Excel holds {written} rows; all {result.findings.height} are in the CSV."])
+    workbook.save(path)
+
+
+# -- HTML ------------------------------------------------------------------------------------
+def _bar_chart(p: dict[str, Any]) -> str:
+    awarded = Decimal(p["awarded"] or 0)
+    allowed = Decimal(p["allowed"] or 0)
+    pool = Decimal(p["pool"]) if p["pool"] else None
+    top = max([awarded, allowed, pool or Decimal(0), Decimal(1)])
+    width = 420
+
+    def w(v: Decimal) -> int:
+        return int(v / top * width)
+
+    over = awarded > allowed
+    bars = [
+        f'<rect x="90" y="6" width="{w(awarded)}" height="16" fill="{"#c0392b" if over else "#2e86c1"}"/>',
+        f'<text x="4" y="19">已发 awarded</text><text x="{96 + w(awarded)}" y="19">{awarded:,.2f}</text>',
+        f'<rect x="90" y="30" width="{w(allowed)}" height="16" fill="#27ae60"/>',
+        f'<text x="4" y="43">应得 allowed</text><text x="{96 + w(allowed)}" y="43">{allowed:,.2f}</text>',
+    ]
+    if pool is not None:
+        x = 90 + w(pool)
+        bars.append(
+            f'<line x1="{x}" y1="2" x2="{x}" y2="50" stroke="#555" stroke-dasharray="4 2"/>'
+        )
+        bars.append(f'<text x="{x + 3}" y="60" fill="#555">上限 pool {pool:,.2f}</text>')
+    title = html.escape(f"{p['program_id']} awarded {awarded:,.2f}, allowed {allowed:,.2f}")
+    return (
+        f'<svg role="img" aria-label="{title}" width="640" height="64" '
+        f'font-size="11" font-family="sans-serif">{"".join(bars)}</svg>'
+    )
+
+
+CSS = """body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
+h1{font-size:20px}h2{font-size:16px;margin-top:24px}table{border-collapse:collapse;font-size:12px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+.num{text-align:right}.error{color:#c0392b}.warning{color:#b9770e}.clean{color:#27ae60}
+.prog{margin:6px 0 14px}"""
+
+
+def render_html(book: RuleBook, result: AuditResult, limit: int = 60) -> str:
+    s = summary_json(book, result)
+    e = html.escape
+    status = (
+        '<p class="clean">未发现问题 / No findings.</p>'
+        if s["clean"]
+        else f'<p class="error">发现 {s["finding_count"]} 项问题，涉及金额 {e(str(s["amount_at_stake"]))} 元 / '
+        f"{s['finding_count']} findings, {e(str(s['amount_at_stake']))} yuan at stake.</p>"
+    )
+    kinds = "".join(
+        f"<tr><td>{e(k)}</td><td>{e(F.KINDS[k].zh) if k in F.KINDS else ''}</td>"
+        f'<td class="num">{n}</td></tr>'
+        for k, n in s["by_kind"].items()
+    )
+    charts = "".join(
+        f'<div class="prog"><b>{e(p["program_id"])}</b> {e(p["title_zh"] or "规则中没有该项目")} '
+        f"（{p['awards']} 笔，{p['units']} 家，{p['findings']} 项问题）<br>{_bar_chart(p)}</div>"
+        for p in s["programs"]
+    )
+    rows = "".join(
+        f'<tr><td>{e(str(r["source"] or ""))}</td><td class="num">{r["row"] or ""}</td>'
+        f"<td>{e(r['program_id'] or '')}</td><td>{e(r['applicant_name'] or r['applicant_uscc'] or '')}</td>"
+        f'<td class="{e(r["severity"])}">{e(r["kind"])}</td><td>{e(r["article"] or "")}</td>'
+        f"<td>{e(r['message_zh'] or '')}<br><small>{e(r['message_en'] or '')}</small></td>"
+        f'<td class="num">{e(r["amount_at_stake"] or "")}</td></tr>'
+        for r in finding_dicts(result.findings.head(limit))
+    )
+    more = (
+        f"<p>仅列出前 {limit} 项，完整清单见 CSV / XLSX。Only the first {limit} are listed; "
+        "see the CSV or XLSX for all.</p>"
+        if result.findings.height > limit
+        else ""
+    )
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>审计结果 / Audit summary</title>
+<style>{CSS}</style></head><body>
+<h1>奖补审计结果 / Audit of past awards</h1>
+<p>输入 / input: {e(", ".join(s["inputs"]))} · 读取 {s["rows_read"]} 行 · 规则版本 rules {e(s["rules_version"])}
+· {e(s["level"])}</p>
+{status}
+<h2>各项目：已发与应得 / Per program: awarded against allowed</h2>{charts}
+<h2>问题类型 / Findings by kind</h2><table><tr><th>kind</th><th>类型</th><th>n</th></tr>{kinds}</table>
+<h2>问题清单 / Findings</h2>{more}
+<table><tr><th>文件</th><th>行</th><th>项目</th><th>单位</th><th>类型</th><th>条款</th><th>说明</th><th>金额</th></tr>{rows}</table>
+</body></html>
+"""
+
+
+def write_all(book: RuleBook, result: AuditResult, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "csv": folder / "findings.csv",
+        "xlsx": folder / "findings.xlsx",
+        "json": folder / "report.json",
+        "html": folder / "summary.html",
+    }
+    write_csv(result, paths["csv"])
+    write_xlsx(book, result, paths["xlsx"])
+    write_json(book, result, paths["json"])
+    paths["html"].write_text(render_html(book, result), encoding="utf-8")
+    return paths

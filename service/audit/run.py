@@ -1,0 +1,413 @@
+"""One audit run, streamed: read in chunks, spill to partitions, evaluate partition by partition.
+
+1. Each chunk of rows is parsed (bad cells become findings) and split into award records and
+   item rows, both keyed by award (``rec``); the rows go to partitions by a hash of that key.
+2. Each partition holds whole awards with all their items: it is evaluated at once, program by
+   program (conditions, items, entitlement, caps, dates); what the checks across awards need
+   is written to two more sets of partitions: item keys (by key) and units (by applicant).
+3. Those are checked partition by partition (duplicates, once per applicant); what is left per
+   program (units, totals) is small, and checked last (quotas, pools).
+
+Small inputs keep their one partition in memory; large ones spill to a temporary folder, so
+memory follows the partition size, not the file size.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from service.audit import checks
+from service.audit import findings as F
+from service.audit.applications import LIST, expand
+from service.audit.columns import Column, recognise
+from service.audit.context import AuditContext, AuditOptions
+from service.audit.evaluate import AWARDED, KEY, evaluate
+from service.audit.parse import parse
+from service.audit.readers import Table, UnreadableInput, open_table
+from service.audit.summary import audit_summary
+from service.engine.polars_decide import REC, SEQ
+from service.rules.loader import RuleBook
+
+Progress = Callable[[float, int], None]
+RECORD_FIELDS = ("program_id", AWARDED, "applicant_uscc", "application", "awarded_on")
+
+
+class Spill:
+    """Partitions of frames: in memory for one partition, Arrow IPC files beyond."""
+
+    def __init__(self, parts: int) -> None:
+        self.parts = max(1, parts)
+        self._memory: dict[tuple[str, int], list[pl.DataFrame]] = {}
+        self._folder = Path(tempfile.mkdtemp(prefix="audit-")) if self.parts > 1 else None
+        self._count = 0
+
+    def put(self, kind: str, frame: pl.DataFrame | None, by: str) -> None:
+        if frame is None or frame.height == 0:
+            return
+        if self._folder is None:
+            self._memory.setdefault((kind, 0), []).append(frame)
+            return
+        part = (pl.col(by).hash(seed=7) % self.parts).alias("_part")
+        for (index,), piece in frame.with_columns(part).partition_by("_part", as_dict=True).items():
+            self._count += 1
+            folder = self._folder / kind / str(index)
+            folder.mkdir(parents=True, exist_ok=True)
+            piece.drop("_part").write_ipc(folder / f"{self._count:08d}.arrow", compression="lz4")
+
+    def get(self, kind: str, part: int) -> pl.DataFrame | None:
+        if self._folder is None:
+            frames = self._memory.pop((kind, part), [])
+        else:
+            folder = self._folder / kind / str(part)
+            files = sorted(folder.glob("*.arrow")) if folder.is_dir() else []
+            frames = [pl.read_ipc(f) for f in files]
+            shutil.rmtree(folder, ignore_errors=True)
+        return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+    def close(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+@dataclass
+class AuditResult:
+    findings: pl.DataFrame
+    programs: pl.DataFrame  # program_id, awards, units, awarded_amount, allowed, pool
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.findings.height else 0
+
+
+class _Headers:
+    """Recognised columns of one file; unknown ones are reported once, on the header row."""
+
+    def __init__(self, book: RuleBook, src: str) -> None:
+        self.book, self.src = book, src
+        self.columns: dict[str, Column | None] = {}
+        self.found: list[pl.DataFrame] = []
+        self.keys: set[str] = set()
+
+    def known(self, headers: list[str]) -> list[Column]:
+        for header in headers:
+            if header == "row" or header in self.columns:
+                continue
+            column = recognise(header, self.book)
+            if column is not None and column.key in self.keys:
+                column = None  # a second column for the same thing: the first one is read
+            self.columns[header] = column
+            if column is None:
+                self.found.append(_unknown_column(self.src, header))
+            else:
+                self.keys.add(column.key)
+        return [c for h in headers if (c := self.columns.get(h)) is not None]
+
+
+def _unknown_column(src: str, header: str) -> pl.DataFrame:
+    if header == "__unreadable__":
+        return F.empty()
+    row = {
+        "source": src,
+        "row": 1,
+        "item": header,
+        "message_zh": f"无法识别的列“{header}”，已忽略",
+        "message_en": f"Unknown column '{header}', ignored",
+    }
+    return F.build(pl.DataFrame([row]), "unknown_column")
+
+
+def _problems(src: str, parsed_frame: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:
+    if problems.height == 0:
+        return F.empty()
+    context = [
+        c
+        for c in ("program_id", "applicant_uscc", "applicant_name", "award_id")
+        if c in parsed_frame.columns
+    ]
+    rows = problems.join(parsed_frame.select("row", *context), on="row", how="left")
+    parts = []
+    for (kind,), part in rows.group_by("problem"):
+        parts.append(
+            F.build(
+                part,
+                str(kind),
+                source=src,
+                item=pl.col("column"),
+                message_zh=pl.concat_str(
+                    pl.lit("“"),
+                    pl.col("column"),
+                    pl.lit("”列的值“"),
+                    pl.col("value"),
+                    pl.lit(f"”无法读取（{F.KINDS[str(kind)].zh}）"),
+                ),
+                message_en=pl.concat_str(
+                    pl.lit("Column '"),
+                    pl.col("column"),
+                    pl.lit("': cannot read '"),
+                    pl.col("value"),
+                    pl.lit(f"' ({F.KINDS[str(kind)].en})"),
+                ),
+            )
+        )
+    return pl.concat(parts)
+
+
+def _unreadable_rows(src: str, raw: pl.DataFrame) -> pl.DataFrame:
+    if "__unreadable__" not in raw.columns:
+        return F.empty()
+    bad = raw.filter(pl.col("__unreadable__").is_not_null())
+    return F.build(
+        bad,
+        "unreadable_row",
+        source=src,
+        message_zh=pl.lit("该行不是有效的 JSON 对象"),
+        message_en=pl.lit("The line is not a JSON object"),
+    )
+
+
+class Runner:
+    def __init__(self, ctx: AuditContext, progress: Progress | None = None) -> None:
+        self.ctx = ctx
+        self.progress = progress or (lambda fraction, rows: None)
+        self.found: list[pl.DataFrame] = []
+        self.rows = 0
+        self.summary_rows: list[pl.DataFrame] = []
+
+    def _chunks(
+        self, table: Table, spill: Spill, details: bool, share: tuple[float, float]
+    ) -> bool:
+        """Pass 1 over one file. Returns whether it was a program-summary file."""
+        headers = _Headers(self.ctx.book, table.name)
+        first = headers.known(table.headers)
+        keys = {c.key for c in first}
+        summary = not details and "units" in keys and "total_paid" in keys
+        if not details and "program_id" not in keys:
+            raise UnreadableInput(f"{table.name}: no program column (program_id / 项目)")
+        if details and "award_id" not in keys:
+            raise UnreadableInput(
+                f"{table.name}: detail rows need the award id (award_id / 奖补编号)"
+            )
+        self.ctx.item_columns |= {c.key for c in first if c.level == "item"}
+        for raw in table.chunks:
+            columns = headers.known([c for c in raw.columns if c != "row"])
+            self.ctx.item_columns |= {c.key for c in columns if c.level == "item"}
+            parsed = parse(raw, columns)
+            typed = parsed.frame.with_columns(pl.lit(table.name).alias("src"))
+            self.found.append(_problems(table.name, typed, parsed.problems))
+            self.found.append(_unreadable_rows(table.name, raw))
+            self.rows += raw.height
+            if summary:
+                self.summary_rows.append(typed)
+            else:
+                self._split(typed, columns, spill, details)
+            start, width = share
+            self.progress(start + width * table.progress["done"], self.rows)
+        self.found += headers.found
+        return summary
+
+    def _split(
+        self, typed: pl.DataFrame, columns: list[Column], spill: Spill, details: bool
+    ) -> None:
+        rec = (
+            pl.coalesce(
+                pl.col("award_id"),
+                pl.concat_str(
+                    pl.lit("#"), pl.col("src"), pl.lit(":"), pl.col("row").cast(pl.String)
+                ),
+            )
+            if "award_id" in typed.columns
+            else pl.concat_str(
+                pl.lit("#"), pl.col("src"), pl.lit(":"), pl.col("row").cast(pl.String)
+            )
+        )
+        typed = typed.with_columns(rec.alias(REC))
+        item_keys = [c.key for c in columns if c.level == "item"]
+        if item_keys:
+            is_item = pl.any_horizontal(*(pl.col(k).is_not_null() for k in item_keys))
+            items = typed.filter(is_item).select(
+                "src",
+                "row",
+                REC,
+                *item_keys,
+                pl.lit(None, dtype=pl.String).alias(LIST),
+                pl.lit(0, dtype=pl.Int64).alias(SEQ),
+            )
+            spill.put("items", items, REC)
+        if details:
+            return
+        present = [c for c in RECORD_FIELDS if c in typed.columns]
+        if not present:
+            return
+        records = typed.filter(pl.any_horizontal(*(pl.col(c).is_not_null() for c in present)))
+        records = records.drop(item_keys)
+        records, json_items, problems = expand(self.ctx, records)
+        self.found.append(problems)
+        spill.put("records", records, REC)
+        spill.put("items", json_items, REC)
+
+    def run(self, records: Table, details: Table | None = None) -> AuditResult:
+        started = time.perf_counter()
+        size = records.size + (details.size if details else 0)
+        parts = max(1, -(-size // self.ctx.options.partition_bytes))
+        spill = Spill(parts)
+        try:
+            share = (0.0, 0.6 if details is None else 0.4)
+            summary = self._chunks(records, spill, False, share)
+            if details is not None and not summary:
+                self._chunks(details, spill, True, (0.4, 0.2))
+            programs = self._summary() if summary else self._awards(spill)
+        finally:
+            spill.close()
+        self.progress(1.0, self.rows)
+        findings = (
+            pl.concat([f for f in self.found if f.height], how="vertical_relaxed")
+            if any(f.height for f in self.found)
+            else F.empty()
+        )
+        findings = findings.sort(["source", "row", "program_id"], nulls_last=True)
+        meta = {
+            "rules_version": self.ctx.book.version,
+            "level": "program_summary" if summary else "records",
+            "inputs": [t.name for t in (records, details) if t is not None],
+            "rows_read": self.rows,
+            "partitions": parts,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        return AuditResult(findings, programs, meta)
+
+    def _summary(self) -> pl.DataFrame:
+        if not self.summary_rows:
+            return _programs_schema()
+        rows = pl.concat(self.summary_rows, how="diagonal_relaxed")
+        for name in ("program_id", "units", "total_paid"):
+            missing = rows.filter(pl.col(name).is_null())
+            if missing.height:
+                self.found.append(
+                    F.build(
+                        missing,
+                        "missing_value",
+                        message_zh=pl.lit(f"缺少{name}"),
+                        message_en=pl.lit(f"No {name}"),
+                    )
+                )
+        self.found += audit_summary(self.ctx, rows)
+        totals = (
+            rows.group_by("program_id")
+            .agg(
+                pl.len().alias("awards"),
+                pl.col("units").sum().alias("units"),
+                pl.col("total_paid").sum().alias(AWARDED),
+            )
+            .filter(pl.col("program_id").is_not_null())
+        )
+        self.found.append(checks.pools(self.ctx, totals))
+        return self._with_limits(totals.with_columns(pl.lit(None, dtype=pl.Int64).alias("allowed")))
+
+    def _awards(self, spill: Spill) -> pl.DataFrame:
+        second = Spill(spill.parts)
+        try:
+            for part in range(spill.parts):
+                records = spill.get("records", part)
+                items = spill.get("items", part)
+                if records is None and items is None:
+                    continue
+                result = evaluate(
+                    self.ctx,
+                    records
+                    if records is not None
+                    else pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()}),
+                    items if items is not None else pl.DataFrame(schema={REC: pl.String()}),
+                )
+                self.found += result.findings
+                second.put("units", result.units, "applicant_uscc")
+                second.put("keys", result.keys, KEY)
+                self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
+            units: list[pl.DataFrame] = []
+            totals: list[pl.DataFrame] = []
+            for part in range(second.parts):
+                keys = second.get("keys", part)
+                if keys is not None:
+                    self.found.append(checks.duplicates(self.ctx, keys))
+                awards = second.get("units", part)
+                if awards is not None:
+                    found, per_unit = checks.applicants(self.ctx, awards)
+                    self.found.append(found)
+                    units.append(per_unit)
+                    totals.append(checks.program_totals(awards))
+        finally:
+            second.close()
+        if units:
+            self.found.append(checks.quotas(self.ctx, pl.concat(units, how="vertical_relaxed")))
+        if not totals:
+            return _programs_schema()
+        summed = (
+            pl.concat(totals, how="vertical_relaxed")
+            .group_by("program_id")
+            .agg(
+                pl.col("awards").sum(),
+                pl.col("units").sum(),
+                pl.col(AWARDED).sum(),
+                pl.col("allowed").sum(),
+            )
+            .filter(pl.col("program_id").is_not_null())
+        )
+        self.found.append(checks.pools(self.ctx, summed))
+        return self._with_limits(summed)
+
+    def _with_limits(self, totals: pl.DataFrame) -> pl.DataFrame:
+        known = set(self.ctx.book.programs)
+        pools = {p: checks.pool_fen(self.ctx, p) for p in totals["program_id"].to_list()}
+        out = totals.with_columns(
+            pl.col("program_id")
+            .replace_strict(pools, default=None, return_dtype=pl.Int64)
+            .alias("pool"),
+            pl.col("program_id").is_in(list(known)).alias("known"),
+        )
+        allowed = (
+            pl.when(~pl.col("known")).then(pl.lit(0, dtype=pl.Int64)).otherwise(pl.col("allowed"))
+        )
+        allowed = (
+            pl.when(pl.col("pool").is_not_null() & allowed.is_not_null())
+            .then(pl.min_horizontal(allowed, pl.col("pool")))
+            .otherwise(allowed)
+        )
+        return out.with_columns(allowed.alias("allowed")).sort("program_id")
+
+
+def _programs_schema() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "program_id": pl.String(),
+            "awards": pl.UInt32(),
+            "units": pl.UInt32(),
+            AWARDED: pl.Int64(),
+            "allowed": pl.Int64(),
+            "pool": pl.Int64(),
+            "known": pl.Boolean(),
+        }
+    )
+
+
+def run_audit(
+    book: RuleBook,
+    records: Path,
+    details: Path | None = None,
+    disqualified: Container[str] = frozenset(),
+    options: AuditOptions | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Audit one file of past awards (and optionally a file of their items)."""
+    options = options or AuditOptions()
+    ctx = AuditContext(book, disqualified, options)
+    table = open_table(records, options.chunk_rows)
+    detail_table = open_table(details, options.chunk_rows) if details is not None else None
+    return Runner(ctx, progress).run(table, detail_table)
