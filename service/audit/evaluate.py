@@ -237,8 +237,9 @@ def _program(
     item_keys = item_refs(cp.program)
     for cg in cp.groups:
         name = cg.group.list_name
-        # Items are known when the input has columns for them: an award with none has none.
-        has = name in lists or any(r.key in ctx.item_columns for r in item_keys[name])
+        # Items are known when the input has columns for them (an award with no rows then has
+        # none); an award with its application knows its own (items_known set from the body).
+        has = any(r.key in ctx.item_columns for r in item_keys[name])
         known = known_col(name)
         if known not in rows.columns:
             rows = rows.with_columns(pl.lit(has).alias(known))

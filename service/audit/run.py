@@ -60,7 +60,9 @@ class Spill:
             self._count += 1
             folder = self._folder / kind / str(index)
             folder.mkdir(parents=True, exist_ok=True)
-            piece.drop("_part").write_ipc(folder / f"{self._count:08d}.arrow", compression="uncompressed")
+            piece.drop("_part").write_ipc(
+                folder / f"{self._count:08d}.arrow", compression="uncompressed"
+            )
 
     def get(self, kind: str, part: int) -> pl.DataFrame | None:
         if self._folder is None:

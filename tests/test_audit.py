@@ -1,0 +1,173 @@
+"""The batch audit on small files with known findings, in every input format.
+
+tests/audit_fixtures/: ``awards_zh.csv`` (Chinese headers, 万元, items on continuation rows, bad
+rows, the same patent claimed by two applicants) and the same data as ``awards_zh.xlsx`` (Excel
+numbers and dates); ``awards_en.csv`` + ``items_en.csv`` (English headers, a detail file: loans
+and open-licence contracts); ``awards.jsonl`` (awards carrying their application body);
+``summary_zh.csv`` (one row per program: units and total paid).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from service.audit.context import AuditOptions
+from service.audit.readers import UnreadableInput
+from service.audit.run import AuditResult, run_audit
+from service.rules.loader import RuleBook
+from tests.conftest import DISQUALIFIED_USCC
+
+FIXTURES = Path(__file__).parent / "audit_fixtures"
+
+
+def audit(book: RuleBook, name: str, details: str | None = None, **options: object) -> AuditResult:
+    return run_audit(
+        book,
+        FIXTURES / name,
+        FIXTURES / details if details else None,
+        disqualified={DISQUALIFIED_USCC},
+        options=AuditOptions(**options),  # type: ignore[arg-type]
+    )
+
+
+def found(result: AuditResult) -> set[tuple[object, ...]]:
+    """(row, award, kind, rule, amount at stake in fen) for every finding."""
+    return set(
+        result.findings.select("row", "award_id", "kind", "rule", "amount_at_stake").iter_rows()
+    )
+
+
+ZH_EXPECTED = {
+    (1, None, "unknown_column", None, None),  # 备注
+    # Z1: 3 patents claimed, 0.45万 = 4,500.00 paid; the third is dated 2023-07-01 (outside).
+    (2, "Z1", "above_entitlement", "award", 150000),
+    (4, "Z1", "item_outside_window", "contract-in-window", 150000),
+    # Z2 claims Z1's first patent (written without ZL): a 第二十六条 red flag.
+    (5, "Z2", "claimed_by_two_applicants", "not-disqualified", 150000),
+    # Z3: 第十条（一） pays exactly 300,000.00; 35万 was paid, 70 days after recognition.
+    (6, "Z3", "above_fixed_amount", "fixed_amount", 5000000),
+    (6, "Z3", "late_disbursement", "issue-within-days", 35000000),
+    # Z4: 第六条 caps at 800,000.00; 85万 was paid.
+    (7, "Z4", "above_cap", "cap", 5000000),
+    (8, "Z5", "unknown_program", None, 1000000),
+    # Z6: bad USCC check character, unreadable amount: reported, the other rows still audited.
+    (9, "Z6", "invalid_uscc", None, None),
+    (9, "Z6", "unreadable_amount", None, None),
+    # Z7: on the 第二十六条 list.
+    (10, "Z7", "ineligible_applicant", "not-disqualified", 150000),
+}
+
+
+@pytest.mark.parametrize("name", ["awards_zh.csv", "awards_zh.xlsx"])
+def test_chinese_headers_wan_bad_rows_and_duplicates(book: RuleBook, name: str) -> None:
+    result = audit(book, name)
+    assert found(result) == ZH_EXPECTED
+    assert result.exit_code == 1
+    first = result.findings.row(0, named=True)
+    assert first["source"] == name and first["severity"] == "warning"
+
+
+def test_findings_carry_article_severity_and_both_languages(book: RuleBook) -> None:
+    rows = {r["kind"]: r for r in audit(book, "awards_zh.csv").findings.iter_rows(named=True)}
+    two = rows["claimed_by_two_applicants"]
+    assert two["article"] == "第二十六条" and two["severity"] == "error"
+    assert "第2行" in two["message_zh"] and "row 2" in two["message_en"]
+    assert two["applicant_name"] == "乙大学" and two["item"] == "transactions[0] 2015109060905"
+    cap = rows["above_cap"]
+    assert cap["article"] == "第六条" and "800000.00" in cap["message_zh"]
+    assert "800000.00" in cap["message_en"]
+    window = rows["item_outside_window"]
+    assert window["article"] == "第十九条" and window["severity"] == "error"  # it was paid for
+
+
+def test_detail_file_rates_to_the_fen_and_duplicates(book: RuleBook) -> None:
+    result = audit(book, "awards_en.csv", "items_en.csv")
+    assert found(result) == {
+        # E1: 0.1% of (1,000,000.00 + 234,567.89) = 1,234.56789 -> 1,234.56 paid: right; the
+        # third loan is outside the window and was not paid for (a warning).
+        (4, "E1", "item_outside_window", "disbursed-in-window", 50000),
+        # E2: 0.1% of 1,234,567.89 rounds down to 1,234.56; 1,235.00 was paid.
+        (3, "E2", "above_entitlement", "award", 44),
+        # E3: the same contract twice in one award; E4 claims it too.
+        (4, "E3", "above_entitlement", "award", 300000),
+        (7, "E3", "claimed_twice", "contract-counted-once", 300000),
+        (8, "E4", "claimed_by_two_applicants", "not-disqualified", 300000),
+        # E6: a second stcsm grant in the same guide year (表注4: once per organisation).
+        (7, "E6", "funded_twice", "one-application-per-guide-year", 10000000),
+        (9, None, "orphan_item", None, None),
+    }
+    severities = dict(result.findings.select("kind", "severity").iter_rows())
+    assert severities["item_outside_window"] == "warning"
+
+
+def test_jsonl_with_application_bodies(book: RuleBook) -> None:
+    result = audit(book, "awards.jsonl")
+    assert found(result) == {
+        (1, "J1", "ineligible_item", "counterparty-shanghai-sme", 150000),
+        (1, "J1", "claimed_twice", "patent-counted-once", 150000),
+        (1, "J1", "above_entitlement", "award", 150000),
+        (2, "J2", "above_cap", "pool", 10000000),
+        (None, None, "pool_exceeded", "pool", 10000000),
+        (3, None, "unreadable_row", None, None),
+        (4, "J3", "invalid_application", None, None),
+    }
+    j1 = result.findings.filter(pl.col("award_id") == "J1").row(0, named=True)
+    assert j1["applicant_uscc"] == "123100004250061179"  # taken from the application
+
+
+def test_program_summary_file(book: RuleBook) -> None:
+    result = audit(book, "summary_zh.csv")
+    assert result.meta["level"] == "program_summary"
+    assert found(result) == {
+        (2, None, "quota_exceeded", "quota", 30000000),
+        (3, None, "summary_not_composable", "award", 2000000),
+        (5, None, "summary_not_composable", "award", 150000),
+        (6, None, "summary_not_composable", "award", 10000000),
+        (7, None, "unknown_program", None, 1000000),
+        (8, None, "unreadable_value", None, None),
+        (8, None, "missing_value", None, None),
+        (None, None, "pool_exceeded", "pool", 150000),
+    }
+
+
+def test_clean_file(book: RuleBook, tmp_path: Path) -> None:
+    path = tmp_path / "clean.csv"
+    path.write_text(
+        "项目,统一社会信用代码,单位名称,奖补金额,下达日期,认定日期\n"
+        "ipa2022-art10-2,123100004250061179,甲大学,100000.00,2023-03-10,2023-03-01\n",
+        encoding="utf-8",
+    )
+    result = run_audit(book, path)
+    assert result.findings.height == 0 and result.exit_code == 0
+
+
+def test_unreadable_inputs(book: RuleBook, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    no_program = tmp_path / "no_program.csv"
+    no_program.write_text("单位名称,奖补金额\n甲,1\n", encoding="utf-8")
+    for path in (broken, empty, no_program, tmp_path / "missing.csv"):
+        with pytest.raises(UnreadableInput):
+            run_audit(book, path)
+
+
+def test_gb18030_csv(book: RuleBook, tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    text = (FIXTURES / "awards_zh.csv").read_text("utf-8")
+    path.write_bytes(text.encode("gb18030"))
+    assert found(run_audit(book, path, disqualified={DISQUALIFIED_USCC})) == ZH_EXPECTED
+
+
+def test_partitions_spilled_to_disk_give_the_same_findings(book: RuleBook) -> None:
+    """Large inputs are split into partitions on disk: the findings must not depend on it."""
+    whole = audit(book, "awards_en.csv", "items_en.csv")
+    spilled = audit(book, "awards_en.csv", "items_en.csv", chunk_rows=2, partition_bytes=200)
+    assert spilled.meta["partitions"] > 1
+    assert found(spilled) == found(whole)
+    zh = audit(book, "awards_zh.csv", chunk_rows=3, partition_bytes=300)
+    assert zh.meta["partitions"] > 1 and found(zh) == ZH_EXPECTED

@@ -1,0 +1,148 @@
+"""The audit's command line (exit codes 0/1/2, the four outputs) and POST /v1/audit."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from service.api.audit import router
+from service.audit.cli import main
+from service.config import Settings
+from service.main import create_app
+from tests.conftest import DISQUALIFIED_USCC, RULES
+
+FIXTURES = Path(__file__).parent / "audit_fixtures"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--rules", str(RULES), *args], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_writes_four_outputs_and_exits_1_on_findings(tmp_path: Path) -> None:
+    listing = tmp_path / "dq.txt"
+    listing.write_text(DISQUALIFIED_USCC + "\n", encoding="utf-8")
+    code, out, _ = run_cli(
+        str(FIXTURES / "awards_zh.csv"),
+        "--out",
+        str(tmp_path / "o"),
+        "--disqualified",
+        str(listing),
+    )
+    assert code == 1
+    assert "11 findings" in out
+    csv = (tmp_path / "o" / "findings.csv").read_bytes()
+    assert csv.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese correctly
+    assert "第二十六条" in csv.decode("utf-8-sig")
+    report = json.loads((tmp_path / "o" / "report.json").read_text("utf-8"))
+    assert report["finding_count"] == len(report["findings"]) == 11
+    assert report["amount_at_stake"] == "416000.00"  # per award row, its largest finding
+    assert {p["program_id"] for p in report["programs"]} >= {"ipa2022-art19", "ipa2022-art99"}
+    sheet = openpyxl.load_workbook(tmp_path / "o" / "findings.xlsx", read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 12 and rows[0][0] == "文件 / source"
+    assert any(r[7] == "above_cap" and r[13] == 50000 for r in rows[1:])
+    page = (tmp_path / "o" / "summary.html").read_text("utf-8")
+    assert page.count("<svg") == len(report["programs"]) and "http" not in page.replace(
+        "http://www.w3", ""
+    )
+
+
+def test_cli_exit_0_when_clean_and_2_when_unreadable(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text(
+        json.dumps(
+            {
+                "program_id": "ipa2022-art10-3",
+                "applicant_uscc": "123100004250061179",
+                "awarded_amount": "100000.00",
+                "awarded_on": "2023-03-10",
+                "recognised_on": "2023-03-01",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    assert run_cli(str(clean), "--out", str(tmp_path / "c"))[0] == 0
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"not a workbook")
+    code, _, err = run_cli(str(broken), "--out", str(tmp_path / "b"))
+    assert code == 2 and "cannot read" in err
+    assert run_cli(str(tmp_path / "nothing.csv"), "--out", str(tmp_path / "n"))[0] == 2
+
+
+def test_progress_bar_on_stderr(tmp_path: Path) -> None:
+    code, _, err = run_cli(
+        str(FIXTURES / "awards_en.csv"),
+        "--details",
+        str(FIXTURES / "items_en.csv"),
+        "--out",
+        str(tmp_path / "p"),
+        "--progress",
+        "on",
+    )
+    assert code == 1 and "100%" in err and "rows" in err
+
+
+@pytest.fixture(scope="module")
+def audit_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    folder = tmp_path_factory.mktemp("audit-api")
+    listing = folder / "dq.txt"
+    listing.write_text(DISQUALIFIED_USCC + "\n", encoding="utf-8")
+    app: FastAPI = create_app(
+        Settings(
+            rules_dir=RULES,
+            disqualified_file=listing,
+            database_url=f"sqlite:///{folder / 'db.sqlite'}",
+            auto_migrate=True,
+            engine="python",
+        )
+    )
+    if not any(getattr(r, "path", "") == "/v1/audit" for r in app.routes):
+        app.include_router(router)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_api_multipart_upload_with_details(audit_client: TestClient) -> None:
+    with (FIXTURES / "awards_en.csv").open("rb") as a, (FIXTURES / "items_en.csv").open("rb") as d:
+        response = audit_client.post(
+            "/v1/audit", files={"file": ("awards_en.csv", a), "details": ("items_en.csv", d)}
+        )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    kinds = {f["kind"] for f in report["findings"]}
+    assert {"above_entitlement", "claimed_by_two_applicants", "funded_twice"} <= kinds
+    e2 = next(f for f in report["findings"] if f["award_id"] == "E2")
+    assert e2["amount_at_stake"] == "0.44" and e2["article"] == "第二十条"
+
+
+def test_api_excel_upload(audit_client: TestClient) -> None:
+    with (FIXTURES / "awards_zh.xlsx").open("rb") as f:
+        response = audit_client.post("/v1/audit", files={"file": ("审计.xlsx", f)})
+    assert response.status_code == 200, response.text
+    assert response.json()["finding_count"] == 11  # the 第二十六条 list is the service's own
+
+
+def test_api_json_lines_body(audit_client: TestClient) -> None:
+    response = audit_client.post(
+        "/v1/audit",
+        content=(FIXTURES / "awards.jsonl").read_bytes(),
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["by_kind"]["above_entitlement"] == 1
+
+
+def test_api_unreadable_file_is_422(audit_client: TestClient) -> None:
+    response = audit_client.post("/v1/audit", files={"file": ("x.xlsx", b"PK junk")})
+    assert response.status_code == 422
+    assert response.json()["code"] == "unreadable_audit_input"
