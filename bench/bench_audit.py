@@ -26,7 +26,13 @@ from common import ROOT
 from service.schemas.identifiers import uscc_check_char
 
 ITEMISED = {"ipa2022-art19": 0.40, "ipa2022-art20": 0.30, "ipa2022-art22": 0.15}
-OTHERS = ["ipa2022-art06", "ipa2022-art10-1", "ipa2022-art13", "ipa2022-art21", "stcsm2023-tech-transfer"]
+OTHERS = [
+    "ipa2022-art06",
+    "ipa2022-art10-1",
+    "ipa2022-art13",
+    "ipa2022-art21",
+    "stcsm2023-tech-transfer",
+]
 ENTITY = {
     "ipa2022-art19": "university", "ipa2022-art20": "commercial_bank", "ipa2022-art22": "enterprise",
     "ipa2022-art21": "service_agency", "ipa2022-art06": "university",
@@ -75,38 +81,69 @@ def generate(n: int, folder: Path, seed: int = 7) -> tuple[Path, Path]:
         (pl.col("i").hash(seed + 3) % 1000).alias("noise"),
     )
     base = base.with_columns(
-        pl.when(pl.col("program_id").is_in(list(ITEMISED))).then(pl.col("n_items")).otherwise(0).alias("n_items")
+        pl.when(pl.col("program_id").is_in(list(ITEMISED)))
+        .then(pl.col("n_items"))
+        .otherwise(0)
+        .alias("n_items")
     )
     uscc = pl.Series(usccs).gather(base["u"])
     entity = pl.col("program_id").replace_strict(ENTITY, default="enterprise")
     per_item = pl.col("program_id").replace_strict(
         {"ipa2022-art19": 150000, "ipa2022-art22": 300000}, default=0, return_dtype=pl.Int64
     )
-    items = base.filter(pl.col("n_items") > 0).select(
-        "i", "program_id", "noise", pl.int_ranges(0, pl.col("n_items")).alias("k")
-    ).explode("k")
+    items = (
+        base.filter(pl.col("n_items") > 0)
+        .select("i", "program_id", "noise", pl.int_ranges(0, pl.col("n_items")).alias("k"))
+        .explode("k")
+    )
     items = items.with_columns(
         (pl.col("i") * 7 + pl.col("k")).hash(seed + 4).alias("h"),
     ).with_columns(
         # Unique patents, except 1 award in 1,000 that claims the next award's patents.
-        (pl.col("i") * 8 + pl.col("k") + pl.when(pl.col("noise") == 3).then(8).otherwise(0)).alias("pn"),
+        (pl.col("i") * 8 + pl.col("k") + pl.when(pl.col("noise") == 3).then(8).otherwise(0)).alias(
+            "pn"
+        ),
         (pl.col("h") % 5_000_000 + 100_000).alias("loan_fen"),
     )
     window_offset = (pl.col("h") % 366).cast(pl.Int64)  # 2022-07-01 + 0..365: 1 in 366 outside
     items = items.select(
         pl.concat_str(pl.lit("AW"), pl.col("i").cast(pl.String).str.zfill(7)).alias("award_id"),
-        pl.when(pl.col("program_id") != "ipa2022-art20").then(_patent(pl.col("pn") % 100_000_000)).alias("专利号"),
-        pl.when(pl.col("program_id") == "ipa2022-art20").then(pl.concat_str(pl.lit("LN"), pl.col("h").cast(pl.String))).alias("贷款编号"),
-        pl.when(pl.col("program_id") == "ipa2022-art22").then(pl.concat_str(pl.lit("CT"), pl.col("h").cast(pl.String))).alias("合同编号"),
-        pl.when(pl.col("program_id") == "ipa2022-art19").then(_day("2022-07-01", window_offset)).alias("合同日期"),
-        pl.when(pl.col("program_id") == "ipa2022-art20").then(_day("2022-07-01", window_offset)).alias("放款日期"),
-        pl.when(pl.col("program_id") == "ipa2022-art22").then(_day("2022-01-01", window_offset)).alias("成交日期"),
+        pl.when(pl.col("program_id") != "ipa2022-art20")
+        .then(_patent(pl.col("pn") % 100_000_000))
+        .alias("专利号"),
         pl.when(pl.col("program_id") == "ipa2022-art20")
-        .then(pl.concat_str((pl.col("loan_fen") // 100).cast(pl.String), pl.lit("."), (pl.col("loan_fen") % 100).cast(pl.String).str.zfill(2)))
+        .then(pl.concat_str(pl.lit("LN"), pl.col("h").cast(pl.String)))
+        .alias("贷款编号"),
+        pl.when(pl.col("program_id") == "ipa2022-art22")
+        .then(pl.concat_str(pl.lit("CT"), pl.col("h").cast(pl.String)))
+        .alias("合同编号"),
+        pl.when(pl.col("program_id") == "ipa2022-art19")
+        .then(_day("2022-07-01", window_offset))
+        .alias("合同日期"),
+        pl.when(pl.col("program_id") == "ipa2022-art20")
+        .then(_day("2022-07-01", window_offset))
+        .alias("放款日期"),
+        pl.when(pl.col("program_id") == "ipa2022-art22")
+        .then(_day("2022-01-01", window_offset))
+        .alias("成交日期"),
+        pl.when(pl.col("program_id") == "ipa2022-art20")
+        .then(
+            pl.concat_str(
+                (pl.col("loan_fen") // 100).cast(pl.String),
+                pl.lit("."),
+                (pl.col("loan_fen") % 100).cast(pl.String).str.zfill(2),
+            )
+        )
         .alias("放款金额"),
-        pl.when(pl.col("h") % 300 == 0).then(pl.lit("否")).otherwise(pl.lit("是")).alias("受让方中小企业"),
+        pl.when(pl.col("h") % 300 == 0)
+        .then(pl.lit("否"))
+        .otherwise(pl.lit("是"))
+        .alias("受让方中小企业"),
         pl.lit("是").alias("受让方注册在本市"),
-        pl.when(pl.col("h") % 499 == 0).then(pl.lit("否")).otherwise(pl.lit("是")).alias("备案登记"),
+        pl.when(pl.col("h") % 499 == 0)
+        .then(pl.lit("否"))
+        .otherwise(pl.lit("是"))
+        .alias("备案登记"),
         pl.lit("是").alias("借款人中小企业"),
         pl.lit("是").alias("借款人注册在本市"),
         pl.lit("是").alias("质押登记"),
@@ -192,15 +229,27 @@ def main() -> None:
     records, items = generate(args.n, folder)
     size = (records.stat().st_size + items.stat().st_size) / 1e6
     n_items = sum(1 for _ in items.open("rb")) - 1
-    print(f"generated {args.n:,} awards + {n_items:,} items ({size:,.0f} MB) in {time.perf_counter() - t:.1f} s")
+    print(
+        f"generated {args.n:,} awards + {n_items:,} items ({size:,.0f} MB) in {time.perf_counter() - t:.1f} s"
+    )
 
-    floor_s, floor_kb = map(float, _run(FLOOR, [str(records), str(items), str(folder / "copy.csv")]))
+    floor_s, floor_kb = map(
+        float, _run(FLOOR, [str(records), str(items), str(folder / "copy.csv")])
+    )
     audit = _run(AUDIT, [str(records), "--details", str(items), "--out", str(folder / "out")])
     audit_s, audit_kb = float(audit[0]), float(audit[1])
-    report = json.loads((folder / "out" / "report.json").read_text("utf-8").split(',\n "findings"')[0] + "}")
-    print(f"floor (read + write back, no rules)  {floor_s:6.2f} s  {args.n / floor_s:10,.0f} records/s  peak {floor_kb / 1024:6.0f} MB")
-    print(f"audit (end to end, all outputs)      {audit_s:6.2f} s  {args.n / audit_s:10,.0f} records/s  peak {audit_kb / 1024:6.0f} MB")
-    print(f"ratio to floor {audit_s / floor_s:.2f}x; findings {report['finding_count']:,}; at stake {report['amount_at_stake']} yuan")
+    report = json.loads(
+        (folder / "out" / "report.json").read_text("utf-8").split(',\n "findings"')[0] + "}"
+    )
+    print(
+        f"floor (read + write back, no rules)  {floor_s:6.2f} s  {args.n / floor_s:10,.0f} records/s  peak {floor_kb / 1024:6.0f} MB"
+    )
+    print(
+        f"audit (end to end, all outputs)      {audit_s:6.2f} s  {args.n / audit_s:10,.0f} records/s  peak {audit_kb / 1024:6.0f} MB"
+    )
+    print(
+        f"ratio to floor {audit_s / floor_s:.2f}x; findings {report['finding_count']:,}; at stake {report['amount_at_stake']} yuan"
+    )
     ok = audit_s <= 20 and audit_kb / 1024 < 1536 and audit_s / floor_s <= 3
     print(f"targets (<= 20 s, < 1.5 GB, <= 3x floor): {'met' if ok else 'NOT met'}")
 
