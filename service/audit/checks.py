@@ -20,6 +20,7 @@ def duplicates(ctx: AuditContext, keys: pl.DataFrame) -> pl.DataFrame:
     """Items whose ``distinct_by`` value appears in more than one award of a program: the first
     claim (file order) stands; each later one is a finding. Another applicant claiming the same
     patent or loan is a 第二十六条 red flag (编造虚假交易)."""
+    keys = keys.filter(pl.struct("program_id", KEY).is_duplicated())
     if keys.height == 0:
         return F.empty()
     keys = keys.sort(["src", "row"])

@@ -110,11 +110,9 @@ def judge_items(cp: CompiledProgram, cg: CompiledGroup, items: pl.DataFrame) -> 
     judged = judged.with_columns(ok.alias(OK))
     key = cg.distinct_key
     if key is not None and key in judged.columns:
-        first = pl.col(SEQ).rank("ordinal").over([REC, key, OK]) == 1
-        dup = pl.col(OK) & pl.col(key).is_not_null() & ~first
+        judged = judged.with_columns(_repeats(judged, key).alias(DUP))
     else:
-        dup = pl.lit(False)
-    judged = judged.with_columns(dup.alias(DUP))
+        judged = judged.with_columns(pl.lit(False).alias(DUP))
     judged = judged.with_columns((pl.col(OK) & ~pl.col(DUP)).alias(COUNTED))
     share = None
     if cp.award.uses_items and cp.program.award.items == cg.group.list_name:
@@ -125,6 +123,21 @@ def judge_items(cp: CompiledProgram, cg: CompiledGroup, items: pl.DataFrame) -> 
     return judged.with_columns(
         (share if share is not None else pl.lit(None, dtype=pl.Int64)).alias(SHARE)
     )
+
+
+def _repeats(judged: pl.DataFrame, key: str) -> pl.Series:
+    """Items whose ``key`` an earlier passing item of the same application already has (the
+    first in ``seq`` order counts). Found among the few (application, key) pairs that repeat, so
+    that a batch of millions of distinct items costs one hash pass."""
+    pair = pl.struct(REC, key)
+    candidates = judged.with_row_index("_i").filter(
+        pl.col(OK) & pl.col(key).is_not_null() & pair.is_duplicated()
+    )
+    out = pl.Series(DUP, [False] * judged.height, dtype=pl.Boolean)
+    if candidates.height:
+        later = candidates.sort(SEQ).filter(~pair.is_first_distinct())["_i"]
+        out = out.scatter(later, True)
+    return out
 
 
 def _group_stats(cp: CompiledProgram, cg: CompiledGroup, judged: pl.DataFrame) -> pl.DataFrame:
