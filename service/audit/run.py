@@ -321,18 +321,21 @@ class Runner:
                         message_en=pl.lit(f"No {name}"),
                     )
                 )
-        self.found += audit_summary(self.ctx, rows)
+        found, allowed = audit_summary(self.ctx, rows)
+        self.found += found
         totals = (
-            rows.group_by("program_id")
+            rows.with_columns(pl.Series("allowed", allowed, dtype=pl.Int64))
+            .group_by("program_id")
             .agg(
                 pl.len().alias("awards"),
                 pl.col("units").sum().alias("units"),
                 pl.col("total_paid").sum().alias(AWARDED),
+                pl.col("allowed").sum().alias("allowed"),
             )
             .filter(pl.col("program_id").is_not_null())
         )
         self.found.append(checks.pools(self.ctx, totals))
-        return self._with_limits(totals.with_columns(pl.lit(None, dtype=pl.Int64).alias("allowed")))
+        return self._with_limits(totals)
 
     def _awards(self, spill: Spill) -> pl.DataFrame:
         second = Spill(spill.parts)

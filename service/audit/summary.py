@@ -61,10 +61,15 @@ def _composable(cp: CompiledProgram, units: int, total: int) -> tuple[bool, int 
     return True, None, ""
 
 
-def audit_summary(ctx: AuditContext, rows: pl.DataFrame) -> list[pl.DataFrame]:
+def audit_summary(
+    ctx: AuditContext, rows: pl.DataFrame
+) -> tuple[list[pl.DataFrame], list[int | None]]:
+    """Findings, and per row the total the rules allow (the paid total less what is at stake)."""
     found: list[pl.DataFrame] = []
+    allowed: list[int | None] = []
     for record in rows.iter_rows(named=True):
         program_id, units, total = record["program_id"], record["units"], record["total_paid"]
+        allowed.append(None)
         if program_id is None or units is None or total is None:
             continue
         cp = ctx.compiled(program_id)
@@ -88,6 +93,7 @@ def audit_summary(ctx: AuditContext, rows: pl.DataFrame) -> list[pl.DataFrame]:
             continue
         program = cp.program
         ok, stake, rule = _composable(cp, units, total)
+        allowed[-1] = total - (stake or 0) if not ok else total
         if not ok:
             article = program.article
             found.append(
@@ -111,6 +117,8 @@ def audit_summary(ctx: AuditContext, rows: pl.DataFrame) -> list[pl.DataFrame]:
         if q is not None and q.kind != "soft" and q.kind != "per_district" and units > q.limit:
             unit_max = cp.award.fixed_fen() or cp.award.cap_fen()
             stake = None if unit_max is None else max(0, total - q.limit * unit_max)
+            if stake is not None and allowed[-1] is not None:
+                allowed[-1] = min(allowed[-1], total - stake)
             found.append(
                 F.build(
                     pl.DataFrame(
@@ -128,4 +136,4 @@ def audit_summary(ctx: AuditContext, rows: pl.DataFrame) -> list[pl.DataFrame]:
                     "quota_exceeded",
                 )
             )
-    return found
+    return found, allowed
