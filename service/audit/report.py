@@ -157,7 +157,11 @@ def _bar_chart(p: dict[str, Any]) -> str:
     awarded = Decimal(p["awarded"] or 0)
     allowed = Decimal(p["allowed"] or 0)
     pool = Decimal(p["pool"]) if p["pool"] else None
-    top = max([awarded, allowed, pool or Decimal(0), Decimal(1)])
+    # Scaled to the larger bar; the pool is drawn when it is on that scale, else only named.
+    top = max(awarded, allowed, Decimal(1))
+    on_scale = pool is not None and pool <= 2 * top
+    if pool is not None and on_scale:
+        top = max(top, pool)
     width = 420
 
     def w(v: Decimal) -> int:
@@ -170,12 +174,16 @@ def _bar_chart(p: dict[str, Any]) -> str:
         f'<rect x="90" y="30" width="{w(allowed)}" height="16" fill="#27ae60"/>',
         f'<text x="4" y="43">应得 allowed</text><text x="{96 + w(allowed)}" y="43">{allowed:,.2f}</text>',
     ]
-    if pool is not None:
+    if pool is not None and on_scale:
         x = 90 + w(pool)
         bars.append(
             f'<line x1="{x}" y1="2" x2="{x}" y2="50" stroke="#555" stroke-dasharray="4 2"/>'
         )
         bars.append(f'<text x="{x + 3}" y="60" fill="#555">上限 pool {pool:,.2f}</text>')
+    elif pool is not None:
+        bars.append(
+            f'<text x="90" y="60" fill="#555">上限 pool {pool:,.2f}（不在比例内 / off scale）</text>'
+        )
     title = html.escape(f"{p['program_id']} awarded {awarded:,.2f}, allowed {allowed:,.2f}")
     return (
         f'<svg role="img" aria-label="{title}" width="640" height="64" '
