@@ -1,0 +1,99 @@
+"""Cells to typed columns, exactly: money to the fen without floats, 万元, dates, identifiers."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from service.audit.parse import date_int, datetime_int, flag, money_fen, patent_number, uscc
+from service.audit.readers import cell_text
+
+
+def cells(values: list[str | None], expr: pl.Expr) -> list[object]:
+    return pl.DataFrame({"c": values}, schema={"c": pl.String()}).select(expr).to_series().to_list()
+
+
+def test_money_to_the_fen_never_through_float() -> None:
+    values = [
+        "0.29",
+        "1,234.5",
+        "￥1500",
+        "999999999999999.99",
+        "0.001",
+        "-1",
+        "1.5e3",
+        "NaN",
+        " 12 ",
+    ]
+    got = cells(values, money_fen(pl.col("c")))
+    # 0.29 * 100 is 28.999999999999996 in floating point: the digits are split instead.
+    assert got == [29, 123450, 150000, 99999999999999999, None, None, None, None, 1200]
+
+
+def test_wan_yuan_columns_scale_exactly() -> None:
+    got = cells(["0.45", "85", "0.000001", "0.0000001", "300.15"], money_fen(pl.col("c"), wan=True))
+    assert got == [450000, 85000000, 1, None, 300150000]
+
+
+def test_dates_in_the_forms_spreadsheets_use() -> None:
+    values = [
+        "2023-01-05",
+        "2023/1/5",
+        "2023年1月5日",
+        "20230105",
+        "2023-01-05 00:00:00",
+        "2023-02-29",
+        "x",
+    ]
+    assert cells(values, date_int(pl.col("c"))) == [20230105] * 5 + [None, None]
+
+
+def test_timestamps_in_shanghai_time() -> None:
+    values = [
+        "2023-01-05T10:00:00+08:00",
+        "2023-01-05T02:00:00Z",
+        "2023-01-05 10:00:00",
+        "2023-01-05T10:00:00.999+08:00",
+    ]
+    assert cells(values, datetime_int(pl.col("c"))) == [20230105100000] * 4
+
+
+def test_flags_in_chinese_and_english() -> None:
+    assert cells(["是", "否", "TRUE", "0", "√", "maybe"], flag(pl.col("c"))) == [
+        True,
+        False,
+        True,
+        False,
+        True,
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("123100004250061179", "123100004250061179"), ("91310000ma1fl9y9y8", "91310000MA1FL9Y9Y8"),
+     ("91310000MA1FL9Y9Y9", None), ("91310000MA1FL9Y9Y", None), ("91310000MA1FL9Y9YI", None)],
+)  # fmt: skip
+def test_uscc_check_character(value: str, expected: str | None) -> None:
+    assert cells([value], uscc(pl.col("c"))) == [expected]
+
+
+def test_patent_numbers_in_canonical_form() -> None:
+    values = [
+        "ZL201510906090.5",
+        "CN2015109060905",
+        "zl201510906090.5",
+        "201510906090.4",
+        "12345678.9",
+        "x",
+        None,
+    ]
+    got = patent_number(pl.Series(values, dtype=pl.String())).to_list()
+    assert got == ["2015109060905"] * 3 + [None, "123456789", None, None]
+
+
+def test_excel_cells_as_excel_shows_them() -> None:
+    assert cell_text(0.1 + 0.2) == "0.30000000000000004"  # refused as money: not two decimals
+    assert (
+        cell_text(1500.1) == "1500.1" and cell_text(1500.0) == "1500" and cell_text(True) == "true"
+    )
