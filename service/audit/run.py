@@ -14,8 +14,6 @@ memory follows the partition size, not the file size.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
@@ -29,77 +27,16 @@ from service.audit import findings as F
 from service.audit.applications import LIST, expand
 from service.audit.columns import Column, recognise
 from service.audit.context import AuditContext, AuditOptions
-from service.audit.evaluate import AWARDED, DUP_COLUMNS, KEY, UNIT_COLUMNS, evaluate
+from service.audit.evaluate import AWARDED, KEY, evaluate
 from service.audit.parse import parse
 from service.audit.readers import Table, UnreadableInput, open_table
+from service.audit.spill import Spill
 from service.audit.summary import audit_summary
 from service.engine.polars_decide import REC, SEQ
 from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
-# Columns a spilled chunk keeps even when empty (the evaluation reads them by name).
-KEEP = {REC, SEQ, LIST, "recognised_on", *UNIT_COLUMNS, *DUP_COLUMNS}
 RECORD_FIELDS = ("program_id", AWARDED, "applicant_uscc", "application", "awarded_on")
-
-
-class Spill:
-    """Partitions of frames: in memory for one partition; beyond, buffered in memory and
-    written as Arrow IPC files of a few tens of MB (many small files cost more than the data)."""
-
-    FLUSH_BYTES = 48 * 1024 * 1024
-
-    def __init__(self, parts: int) -> None:
-        self.parts = max(1, parts)
-        self._memory: dict[tuple[str, int], list[pl.DataFrame]] = {}
-        self._buffered = 0.0
-        self._folder = Path(tempfile.mkdtemp(prefix="audit-")) if self.parts > 1 else None
-        self._count = 0
-
-    def put(self, kind: str, frame: pl.DataFrame | None, by: str) -> None:
-        if frame is None or frame.height == 0:
-            return
-        if self._folder is None:
-            self._memory.setdefault((kind, 0), []).append(frame)
-            return
-        # Fact columns with no value in this chunk (items of the other programs) are not written.
-        blank = [
-            c for c in frame.columns if c not in KEEP and frame[c].null_count() == frame.height
-        ]
-        frame = frame.drop(blank)
-        part = (pl.col(by).hash(seed=7) % self.parts).alias("_part")
-        for (index,), piece in frame.with_columns(part).partition_by("_part", as_dict=True).items():
-            piece = piece.drop("_part")
-            self._memory.setdefault((kind, int(index)), []).append(piece)
-            self._buffered += piece.estimated_size()
-        if self._buffered > self.FLUSH_BYTES:
-            self._flush()
-
-    def _flush(self) -> None:
-        assert self._folder is not None
-        for (kind, index), frames in self._memory.items():
-            if not frames:
-                continue
-            self._count += 1
-            folder = self._folder / kind / str(index)
-            folder.mkdir(parents=True, exist_ok=True)
-            block = pl.concat(frames, how="diagonal_relaxed")
-            block.write_ipc(folder / f"{self._count:08d}.arrow", compression="uncompressed")
-            frames.clear()
-        self._buffered = 0.0
-
-    def get(self, kind: str, part: int) -> pl.DataFrame | None:
-        frames = []
-        if self._folder is not None:
-            folder = self._folder / kind / str(part)
-            files = sorted(folder.glob("*.arrow")) if folder.is_dir() else []
-            frames = [pl.read_ipc(f) for f in files]
-            shutil.rmtree(folder, ignore_errors=True)
-        frames += self._memory.pop((kind, part), [])
-        return pl.concat(frames, how="diagonal_relaxed") if frames else None
-
-    def close(self) -> None:
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
 
 
 @dataclass
