@@ -171,3 +171,21 @@ def test_partitions_spilled_to_disk_give_the_same_findings(book: RuleBook) -> No
     assert found(spilled) == found(whole)
     zh = audit(book, "awards_zh.csv", chunk_rows=3, partition_bytes=300)
     assert zh.meta["partitions"] > 1 and found(zh) == ZH_EXPECTED
+
+
+def test_csv_blocks_cut_between_records_only(book: RuleBook, tmp_path: Path) -> None:
+    """Quoted names with newlines and commas, CRLF line ends, blocks of 64 KB: every record
+    is read whole, with its own row number."""
+    path = tmp_path / "long.csv"
+    lines = ["奖补编号,项目,统一社会信用代码,单位名称,奖补金额,下达日期,认定日期"]
+    for i in range(3000):
+        name = f'"某某""大学""\r\n第{i}分部, 上海"'
+        lines.append(
+            f"B{i},ipa2022-art10-2,123100004250061179,{name},100000.00,2023-03-10,2023-03-01"
+        )
+    lines.append("B3000,ipa2022-art10-2,123100004250061179,末行,abc,2023-03-10,2023-03-01")
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    result = run_audit(book, path, options=AuditOptions(chunk_rows=50))
+    assert result.meta["rows_read"] == 3001
+    rest = found(result) - {(None, None, "pool_exceeded", "fund_total", 24552800000)}
+    assert rest == {(3002, "B3000", "unreadable_amount", None, None)}  # 3000 × 10万 > 第三条's fund

@@ -104,7 +104,9 @@ def applicants(ctx: AuditContext, units: pl.DataFrame) -> tuple[pl.DataFrame, pl
         return F.empty(), _unit_schema()
     units = units.sort(["awarded_on", "src", "row"], nulls_last=True)
     grouped = units.filter(pl.col("applicant_uscc").is_not_null())
-    per_unit = grouped.group_by([*UNIT_KEYS], maintain_order=True).agg(
+    quota = [p.id for p in ctx.book.programs.values() if p.quota is not None]
+    per_unit = grouped.filter(pl.col("program_id").is_in(quota))
+    per_unit = per_unit.group_by([*UNIT_KEYS], maintain_order=True).agg(
         pl.col("src").first(),
         pl.col("row").first(),
         pl.col("applicant_name").first(),
@@ -115,9 +117,9 @@ def applicants(ctx: AuditContext, units: pl.DataFrame) -> tuple[pl.DataFrame, pl
     )
     found = []
     once = [p.id for p in ctx.book.programs.values() if p.once_per_applicant is not None]
-    repeat = grouped.filter(
-        pl.col("program_id").is_in(once) & (pl.int_range(pl.len()).over(UNIT_KEYS) > 0)
-    )
+    # Once per organisation per guide year (表注4): whatever the round.
+    repeat = grouped.filter(pl.col("program_id").is_in(once))
+    repeat = repeat.filter(pl.int_range(pl.len()).over(["program_id", "applicant_uscc"]) > 0)
     for (program_id,), part in repeat.group_by("program_id"):
         program = ctx.book.get(str(program_id))
         assert program is not None and program.once_per_applicant is not None

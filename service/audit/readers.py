@@ -102,29 +102,52 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
     per_row = max(1.0, len(sample.encode()) / max(1, sample.count("\n")))
     table = Table(path.name, names, iter(()), size)
 
+    block = max(1 << 16, int(chunk_rows * per_row))
+    schema = dict.fromkeys(names, pl.String())
+
     def chunks() -> Iterator[pl.DataFrame]:
-        lazy = pl.scan_csv(
-            source,
-            infer_schema=False,
-            new_columns=names,
-            row_index_name="row",
-            row_index_offset=2,  # the header is row 1, as a spreadsheet shows it
-            truncate_ragged_lines=True,
-            encoding="utf8-lossy",
-            quote_char='"',
-        )
-        done = 0
-        try:
-            for batch in lazy.collect_batches(chunk_size=chunk_rows):
-                done += batch.height
-                table.progress["done"] = min(0.99, done * per_row / max(1, size))
-                yield batch.with_columns(pl.col("row").cast(pl.Int64))
-        except pl.exceptions.PolarsError as exc:
-            raise UnreadableInput(f"{path.name}: {exc}") from exc
+        # Blocks of bytes cut at a record's end, each parsed by polars: memory follows the block,
+        # not the file (polars' own batched scan of a CSV held most of the file here).
+        row, done = 2, 0  # the header is row 1, as a spreadsheet shows it
+        with source.open("rb") as fh:
+            fh.readline()
+            carry = b""
+            while True:
+                data = fh.read(block)
+                buffer = carry + data
+                cut = _record_end(buffer) if data else len(buffer)
+                if cut == 0 and data:
+                    carry = buffer  # one record longer than a block: read on
+                    continue
+                text, carry = buffer[:cut], buffer[cut:]
+                done += len(text)
+                if text.strip():
+                    try:
+                        frame = pl.read_csv(
+                            text, has_header=False, new_columns=names, schema=schema,
+                            truncate_ragged_lines=True, encoding="utf8-lossy",
+                        )  # fmt: skip
+                    except pl.exceptions.PolarsError as exc:
+                        raise UnreadableInput(f"{path.name}: {exc}") from exc
+                    frame = frame.with_row_index("row", offset=row)
+                    row += frame.height
+                    table.progress["done"] = min(0.99, done / max(1, size))
+                    yield frame.with_columns(pl.col("row").cast(pl.Int64))
+                if not data:
+                    break
         table.progress["done"] = 1.0
 
     table.chunks = chunks()
     return table
+
+
+def _record_end(buffer: bytes) -> int:
+    """Where the last complete record of ``buffer`` ends: after a newline outside quotes (an
+    even number of quote characters before it, doubled quotes included). 0: none yet."""
+    end = buffer.rfind(b"\n")
+    while end >= 0 and buffer.count(b'"', 0, end) % 2:
+        end = buffer.rfind(b"\n", 0, end)
+    return end + 1
 
 
 # -- Excel -----------------------------------------------------------------------------------

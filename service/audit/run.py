@@ -290,10 +290,10 @@ class Runner:
                     items if items is not None else pl.DataFrame(schema={REC: pl.String()}),
                 )
                 self.found += result.findings
-                second.put("units", result.units, "applicant_uscc")
+                # Units go by program: once per applicant and quotas are both within a program.
+                second.put("units", result.units, "program_id")
                 second.put("keys", result.keys, KEY)
                 self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
-            units: list[pl.DataFrame] = []
             totals: list[pl.DataFrame] = []
             for part in range(second.parts):
                 keys = second.get("keys", part)
@@ -302,13 +302,10 @@ class Runner:
                 awards = second.get("units", part)
                 if awards is not None:
                     found, per_unit = checks.applicants(self.ctx, awards)
-                    self.found.append(found)
-                    units.append(per_unit)
+                    self.found += [found, checks.quotas(self.ctx, per_unit)]
                     totals.append(checks.program_totals(awards))
         finally:
             second.close()
-        if units:
-            self.found.append(checks.quotas(self.ctx, pl.concat(units, how="vertical_relaxed")))
         if not totals:
             return _programs_schema()
         summed = (
