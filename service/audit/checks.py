@@ -97,29 +97,16 @@ def _claims(
     return pl.concat(parts) if parts else F.empty()
 
 
-def applicants(ctx: AuditContext, units: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per applicant, program and round: a second award where the rules allow one (表注4) is a
-    finding; returns it and one row per unit (for quotas and pools)."""
-    if units.height == 0:
-        return F.empty(), _unit_schema()
-    units = units.sort(["awarded_on", "src", "row"], nulls_last=True)
-    grouped = units.filter(pl.col("applicant_uscc").is_not_null())
-    quota = [p.id for p in ctx.book.programs.values() if p.quota is not None]
-    per_unit = grouped.filter(pl.col("program_id").is_in(quota))
-    per_unit = per_unit.group_by([*UNIT_KEYS], maintain_order=True).agg(
-        pl.col("src").first(),
-        pl.col("row").first(),
-        pl.col("applicant_name").first(),
-        pl.col("district").drop_nulls().first(),
-        pl.col("awarded_on").first(),
-        pl.col(AWARDED).sum().alias(AWARDED),
-        pl.len().alias("awards"),
-    )
-    found = []
+def funded_twice(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
+    """A second award to the same applicant in a program that allows one per organisation and
+    guide year (表注4), whatever the round: the later awards (by date, then file order)."""
     once = [p.id for p in ctx.book.programs.values() if p.once_per_applicant is not None]
-    # Once per organisation per guide year (表注4): whatever the round.
-    repeat = grouped.filter(pl.col("program_id").is_in(once))
+    repeat = units.filter(pl.col("program_id").is_in(once) & pl.col("applicant_uscc").is_not_null())
+    if repeat.height == 0:
+        return F.empty()
+    repeat = repeat.sort(["awarded_on", "src", "row"], nulls_last=True)
     repeat = repeat.filter(pl.int_range(pl.len()).over(["program_id", "applicant_uscc"]) > 0)
+    found = []
     for (program_id,), part in repeat.group_by("program_id"):
         program = ctx.book.get(str(program_id))
         assert program is not None and program.once_per_applicant is not None
@@ -135,7 +122,33 @@ def applicants(ctx: AuditContext, units: pl.DataFrame) -> tuple[pl.DataFrame, pl
                 amount_at_stake=pl.col(AWARDED),
             )
         )
-    return (pl.concat(found) if found else F.empty()), per_unit
+    return pl.concat(found) if found else F.empty()
+
+
+def quota_units(ctx: AuditContext, awards: pl.DataFrame) -> pl.DataFrame:
+    """The awards of programs with a quota (all that quotas need of them)."""
+    quota = [p.id for p in ctx.book.programs.values() if p.quota is not None]
+    keep = ["program_id", "round", "applicant_uscc", "applicant_name", "district", "src", "row",
+            "awarded_on", AWARDED]  # fmt: skip
+    return awards.filter(
+        pl.col("program_id").is_in(quota) & pl.col("applicant_uscc").is_not_null()
+    ).select(keep)
+
+
+def units_of(awards: pl.DataFrame) -> pl.DataFrame:
+    """One row per unit (applicant) per program and round, first award first."""
+    if awards.height == 0:
+        return _unit_schema()
+    awards = awards.sort(["awarded_on", "src", "row"], nulls_last=True)
+    return awards.group_by(UNIT_KEYS, maintain_order=True).agg(
+        pl.col("src").first(),
+        pl.col("row").first(),
+        pl.col("applicant_name").first(),
+        pl.col("district").drop_nulls().first(),
+        pl.col("awarded_on").first(),
+        pl.col(AWARDED).sum().alias(AWARDED),
+        pl.len().alias("awards"),
+    )
 
 
 def _unit_schema() -> pl.DataFrame:

@@ -200,7 +200,7 @@ class Runner:
                 pl.lit(None, dtype=pl.String).alias(LIST),
                 pl.lit(0, dtype=pl.Int64).alias(SEQ),
             )
-            spill.put("items", items, REC)
+            spill.put("items", items, [REC])
         if details:
             return
         present = [c for c in RECORD_FIELDS if c in typed.columns]
@@ -210,8 +210,8 @@ class Runner:
         records = records.drop(item_keys)
         records, json_items, problems = expand(self.ctx, records)
         self.found.append(problems)
-        spill.put("records", records, REC)
-        spill.put("items", json_items, REC)
+        spill.put("records", records, [REC])
+        spill.put("items", json_items, [REC])
 
     def run(self, records: Table, details: Table | None = None) -> AuditResult:
         started = time.perf_counter()
@@ -290,9 +290,14 @@ class Runner:
                     items if items is not None else pl.DataFrame(schema={REC: pl.String()}),
                 )
                 self.found += result.findings
-                # Units go by program: once per applicant and quotas are both within a program.
-                second.put("units", result.units, "program_id")
-                second.put("keys", result.keys, KEY)
+                # Awards by applicant (once per applicant, totals); those of programs with a
+                # quota by round (quotas); item keys by key (duplicates): each check then sees
+                # whole groups, partition by partition.
+                second.put("units", result.units, ["program_id", "applicant_uscc"])
+                second.put(
+                    "quota", checks.quota_units(self.ctx, result.units), ["program_id", "round"]
+                )
+                second.put("keys", result.keys, [KEY])
                 self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
             totals: list[pl.DataFrame] = []
             for part in range(second.parts):
@@ -301,9 +306,11 @@ class Runner:
                     self.found.append(checks.duplicates(self.ctx, keys))
                 awards = second.get("units", part)
                 if awards is not None:
-                    found, per_unit = checks.applicants(self.ctx, awards)
-                    self.found += [found, checks.quotas(self.ctx, per_unit)]
+                    self.found.append(checks.funded_twice(self.ctx, awards))
                     totals.append(checks.program_totals(awards))
+                quota = second.get("quota", part)
+                if quota is not None:
+                    self.found.append(checks.quotas(self.ctx, checks.units_of(quota)))
         finally:
             second.close()
         if not totals:

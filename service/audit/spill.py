@@ -29,7 +29,7 @@ class Spill:
         self._folder = Path(tempfile.mkdtemp(prefix="audit-")) if self.parts > 1 else None
         self._count = 0
 
-    def put(self, kind: str, frame: pl.DataFrame | None, by: str) -> None:
+    def put(self, kind: str, frame: pl.DataFrame | None, by: list[str]) -> None:
         if frame is None or frame.height == 0:
             return
         if self._folder is None:
@@ -40,7 +40,7 @@ class Spill:
             c for c in frame.columns if c not in KEEP and frame[c].null_count() == frame.height
         ]
         frame = frame.drop(blank)
-        part = (pl.col(by).hash(seed=7) % self.parts).alias("_part")
+        part = (pl.struct(by).hash(seed=7) % self.parts).alias("_part")
         for (index,), piece in frame.with_columns(part).partition_by("_part", as_dict=True).items():
             piece = piece.drop("_part")
             self._memory.setdefault((kind, int(index)), []).append(piece)
