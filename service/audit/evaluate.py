@@ -100,14 +100,29 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
         if items.height:
             out.findings.append(_orphans(items))
         return out
+    by_program: dict[str, pl.DataFrame] = {}
     if items.height:
-        orphans = items.join(records.select(REC), on=REC, how="anti")
+        # Each item gets its award's program once (one join, not one per program).
+        items = items.drop([c for c in ("program_id",) if c in items.columns]).join(
+            records.select(
+                REC, pl.col("program_id").alias("_program"), pl.lit(True).alias("_award")
+            ),
+            on=REC,
+            how="left",
+        )
+        orphans = items.filter(pl.col("_award").is_null())
         if orphans.height:
-            out.findings.append(_orphans(orphans))
+            out.findings.append(_orphans(orphans.drop("_program", "_award")))
+        found = items.filter(pl.col("_program").is_not_null()).drop("_award")
+        by_program = {
+            str(key[0]): part.drop("_program")
+            for key, part in found.partition_by("_program", as_dict=True).items()
+        }
     missing = records.filter(pl.col("program_id").is_null())
     if missing.height:
         out.findings.append(_missing(missing, "program_id"))
     unit_parts, key_parts = [], []
+    empty = items.clear().drop([c for c in ("_program", "_award") if c in items.columns])
     for (program_id,), rows in records.filter(pl.col("program_id").is_not_null()).group_by(
         "program_id"
     ):
@@ -116,8 +131,7 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
             out.findings.append(_unknown(rows))
             unit_parts.append(_conform(rows, UNIT_COLUMNS))
             continue
-        mine = items.join(rows.select(REC), on=REC, how="semi") if items.height else items
-        result = _program(ctx, cp, rows, mine)
+        result = _program(ctx, cp, rows, by_program.get(str(program_id), empty))
         out.findings += result.findings
         unit_parts.append(result.units)
         key_parts.append(result.keys)
