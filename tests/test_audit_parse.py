@@ -5,8 +5,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from service.audit.columns import recognise
 from service.audit.parse import date_int, datetime_int, flag, money_fen, patent_number, uscc
 from service.audit.readers import cell_text
+from service.rules.loader import RuleBook
 
 
 def cells(values: list[str | None], expr: pl.Expr) -> list[object]:
@@ -97,3 +99,19 @@ def test_excel_cells_as_excel_shows_them() -> None:
     assert (
         cell_text(1500.1) == "1500.1" and cell_text(1500.0) == "1500" and cell_text(True) == "true"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "key", "wan"),
+    [("奖补金额（万元）", "awarded_amount", True), ("奖补金额(元)", "awarded_amount", False),
+     ("awarded_amount_wan", "awarded_amount", True), ("Awarded amount (10k yuan)", "awarded_amount", True),
+     ("奖补金额/万元", "awarded_amount", True), ("项目", "program_id", False),
+     ("单位类型", "applicant__entity_type", False), ("item.patent_number", "patent_number", False),
+     ("requested_amount [万元]", "requested_amount", True)],
+)  # fmt: skip
+def test_headers_in_english_or_chinese_with_units(
+    book: RuleBook, header: str, key: str, wan: bool
+) -> None:
+    column = recognise(header, book)
+    assert column is not None and (column.key, column.wan) == (key, wan)
+    assert recognise("颜色", book) is None

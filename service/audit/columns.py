@@ -95,10 +95,10 @@ class Column:
 
 def _normalise(header: str) -> tuple[str, bool]:
     text = header.strip().lstrip("\ufeff")
-    wan = bool(_WAN.search(text))
+    wan = bool(_WAN.search(text)) or text.lower().endswith("_wan")
     text = _UNIT.sub("", text).strip()
     text = re.sub(r"[\s\-]+", "_", text.lower())
-    return text.removesuffix("_wan").removesuffix("_yuan"), wan
+    return text.removesuffix("_wan").removesuffix("_yuan").strip("_"), wan
 
 
 _REGISTRY: dict[str, dict[str, tuple[str, FieldSpec]]] = {}
