@@ -28,4 +28,5 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
 # One process per container: durable_rules is serialised by one lock per process; scale with
 # replicas (see README, "Deployment").
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# The schema first (production runs the migrations explicitly; AUTO_MIGRATE stays off).
+CMD ["sh", "-c", "alembic -c migrations/alembic.ini upgrade head && exec uvicorn service.main:app --host 0.0.0.0 --port 8000"]

@@ -1,10 +1,11 @@
-"""第二十六条: organisations disqualified from all bureau programs for fraud.
-
-Read from a plain file (one USCC per line, ``#`` comments) until the stored list exists.
+"""第二十六条: organisations disqualified from all bureau programs for fraud, as a plain file
+(one USCC per line, ``#`` comments). The service keeps the list in its database
+(service.db.disqualifications); the file, when configured, seeds it at start-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -23,3 +24,6 @@ class DisqualificationList:
 
     def __contains__(self, uscc: object) -> bool:
         return uscc in self._usccs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._usccs))

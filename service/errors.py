@@ -70,3 +70,44 @@ class EvaluationFailed(ServiceError):
     code = "evaluation_failed"
     message_zh = "规则引擎未能给出可靠结果，请稍后重试"
     message_en = "The rules engine could not produce a reliable answer; please retry"
+
+
+class NotFound(ServiceError):
+    """404: a stored record (application, round, list entry) that does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, what_zh: str, what_en: str, record_id: int | str) -> None:
+        super().__init__(
+            f"未找到{what_zh}：{record_id}",
+            f"{what_en.capitalize()} {record_id} not found",
+            resource=what_en,
+            id=record_id,
+        )
+
+
+class Conflict(ServiceError):
+    """409: the request contradicts what is already stored."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+    def __init__(self, key: str, application_id: int) -> None:
+        super().__init__(
+            "该幂等键已用于内容不同的申报；重试时请发送完全相同的请求，新申报请使用新的键",
+            "This Idempotency-Key was used for a different request body; retry with the same "
+            "body, or use a new key for a new application",
+            idempotency_key=key,
+            application_id=application_id,
+        )
+
+
+class QuotaExceeded(Conflict):
+    """A hard quota (不超过N, 各区1家) would be exceeded: the reviewers choose, never the service."""
+
+    code = "quota_exceeded"

@@ -14,10 +14,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import health, programs
+from service.api import admin, applications, health, programs, rounds
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id
 from service.config import Settings, get_settings
+from service.db import Database, migrate
+from service.db.disqualifications import StoredDisqualificationList, seed
 from service.disqualification import DisqualificationList
 from service.engine.base import Evaluator
 from service.engine.durable_eval import DurableEvaluator
@@ -48,9 +50,20 @@ def build_runtime(settings: Settings) -> Runtime:
     log.info(
         "rules %s loaded: %d programs, engine %s", book.version, len(book.programs), evaluator.name
     )
-    return Runtime(
-        settings, book, evaluator, DisqualificationList.from_file(settings.disqualified_file)
-    )
+    db = Database(settings.database_url)  # connects lazily: building the app needs no database
+    return Runtime(settings, book, evaluator, StoredDisqualificationList(db), db)
+
+
+def prepare_database(runtime: Runtime) -> None:
+    """Start-up: migrate when AUTO_MIGRATE is set (production runs alembic itself), then add
+    the DISQUALIFIED_FILE seed's entries to the stored 第二十六条 list."""
+    settings = runtime.settings
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    if settings.disqualified_file is not None:
+        listed = DisqualificationList.from_file(settings.disqualified_file)
+        added = seed(runtime.db, listed, settings.disqualified_file.name)
+        log.info("第二十六条 list: %d entries added from %s", added, settings.disqualified_file)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        prepare_database(runtime)
+        try:
+            yield
+        finally:
+            runtime.db.dispose()
 
     app = FastAPI(
         title="上海知识产权与科技成果转化资助规则服务 / Shanghai IP subsidy rules",
@@ -73,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(health.router)
     app.include_router(programs.router)
+    app.include_router(applications.router)
+    app.include_router(rounds.router)
+    app.include_router(admin.router)
     _install_error_handlers(app)
     _install_docs(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

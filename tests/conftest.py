@@ -23,9 +23,18 @@ def book() -> RuleBook:
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    listing = tmp_path_factory.mktemp("dq") / "disqualified.txt"
+    folder = tmp_path_factory.mktemp("dq")
+    listing = folder / "disqualified.txt"
     listing.write_text(f"# 第二十六条 test list\n{DISQUALIFIED_USCC}\n", encoding="utf-8")
-    return create_app(Settings(rules_dir=RULES, disqualified_file=listing))
+    # Its own SQLite file, migrated and seeded with the list when the client starts the app.
+    return create_app(
+        Settings(
+            rules_dir=RULES,
+            disqualified_file=listing,
+            database_url=f"sqlite:///{folder / 'service.db'}",
+            auto_migrate=True,
+        )
+    )
 
 
 @pytest.fixture(scope="session")

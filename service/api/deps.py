@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from service.config import Settings
-from service.disqualification import DisqualificationList
+from service.db import Database
 from service.engine.base import Evaluator
 from service.errors import UnknownProgram
 from service.rules.loader import RuleBook
@@ -20,7 +21,8 @@ class Runtime:
     settings: Settings
     book: RuleBook
     evaluator: Evaluator
-    disqualified: DisqualificationList
+    disqualified: Container[str]  # 第二十六条: ``uscc in rt.disqualified`` (the stored list)
+    db: Database
 
     def program(self, program_id: str) -> Program:
         program = self.book.get(program_id)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from service.schemas.forms import FORMS
@@ -46,6 +47,29 @@ def application_body() -> dict[str, Any]:
     }
 
 
+# Request models of bodies read with decode_json (exact decimals): their schemas are added to
+# the components by build_openapi.
+BODY_MODELS: list[type[BaseModel]] = []
+
+
+def json_body(model: type[BaseModel], examples: dict[str, Any], description: str) -> dict[str, Any]:
+    """``openapi_extra`` for a body validated by ``validate_body(model, ...)`` in the route."""
+    if model not in BODY_MODELS:
+        BODY_MODELS.append(model)
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF.format(model=model.__name__)},
+                    "examples": examples,
+                }
+            },
+        }
+    }
+
+
 def operation_id(route: APIRoute) -> str:
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name}"
@@ -61,7 +85,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
-    _, defs = models_json_schema([(m, "validation") for m in FORMS.values()], ref_template=REF)
+    models = [*FORMS.values(), *BODY_MODELS]
+    _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in defs.get("$defs", {}).items():
         components.setdefault(name, definition)

@@ -1,0 +1,156 @@
+"""/v1/admin/disqualifications: the 第二十六条 list. Entries are added and removed, never deleted:
+a removal records who removed the entry, when and why."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import RuntimeDep
+from service.api.openapi import json_body
+from service.db import disqualifications as repo
+from service.db.models import Disqualification, as_utc
+from service.schemas.body import decode_json, validate_body
+from service.schemas.types import USCC
+
+router = APIRouter(prefix="/v1/admin/disqualifications", tags=["admin"])
+
+EntryId = Annotated[int, Path(ge=1, description="名单条目编号 / list entry id", examples=[1])]
+
+
+class DisqualificationAdd(BaseModel):
+    """列入第二十六条名单 / put an organisation on the 第二十六条 list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uscc: USCC
+    reason: str = Field(min_length=1, max_length=2000)
+    decided_on: date = Field(description="取消资格决定的日期 / date of the decision")
+    added_by: str = Field(min_length=1, max_length=200)
+
+
+class DisqualificationRemoval(BaseModel):
+    """移出名单（保留记录） / take an entry off the list (the record stays)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    removed_by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DisqualificationOut(BaseModel):
+    id: int
+    uscc: str
+    reason: str
+    decided_on: str
+    added_by: str
+    added_at: str
+    active: bool
+    removed_at: str | None
+    removed_by: str | None
+    removal_reason: str | None
+
+
+def _view(entry: Disqualification) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "uscc": entry.uscc,
+        "reason": entry.reason,
+        "decided_on": entry.decided_on.isoformat(),
+        "added_by": entry.added_by,
+        "added_at": as_utc(entry.added_at).isoformat(),
+        "active": entry.removed_at is None,
+        "removed_at": None if entry.removed_at is None else as_utc(entry.removed_at).isoformat(),
+        "removed_by": entry.removed_by,
+        "removal_reason": entry.removal_reason,
+    }
+
+
+@router.get(
+    "",
+    response_model=list[DisqualificationOut],
+    summary="第二十六条名单 / The 第二十六条 disqualification list",
+)
+def list_disqualifications(
+    rt: RuntimeDep,
+    include_removed: Annotated[
+        bool, Query(description="含已移出的条目 / include removed entries")
+    ] = False,
+) -> JSONResponse:
+    with rt.db.transaction(write=False) as session:
+        return JSONResponse([_view(e) for e in repo.entries(session, include_removed)])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=DisqualificationOut,
+    summary="列入名单 / Add an organisation to the list",
+    openapi_extra=json_body(
+        DisqualificationAdd,
+        {
+            "fraud": {
+                "summary": "编造虚假交易 / fabricated transactions",
+                "value": {
+                    "uscc": "91310000MA1FL9Y9Y8",
+                    "reason": "编造虚假许可交易骗取第十九条奖补 / fabricated licences for 第十九条",
+                    "decided_on": "2023-05-10",
+                    "added_by": "市知识产权局运营处",
+                },
+            }
+        },
+        "单位、理由、决定日期与登记人 / organisation, reason, date, who adds it",
+    ),
+    responses={
+        409: {"description": "已在名单中 / already listed"},
+        422: {"description": "请求有误"},
+    },
+)
+async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse:
+    body = validate_body(
+        DisqualificationAdd, decode_json(await request.body(), rt.settings.max_body_bytes)
+    )
+
+    def work() -> dict[str, Any]:
+        with rt.db.transaction() as session:
+            return _view(repo.add(session, body.uscc, body.reason, body.decided_on, body.added_by))
+
+    return JSONResponse(await run_in_threadpool(work), status_code=201)
+
+
+@router.post(
+    "/{entry_id}/removal",
+    response_model=DisqualificationOut,
+    summary="移出名单（记录保留） / Remove an entry (the record stays)",
+    openapi_extra=json_body(
+        DisqualificationRemoval,
+        {
+            "appeal": {
+                "summary": "复议撤销 / overturned on appeal",
+                "value": {"removed_by": "市知识产权局运营处", "reason": "行政复议撤销原决定"},
+            }
+        },
+        "移出人与理由 / who removes it and why",
+    ),
+    responses={
+        404: {"description": "未知条目 / unknown entry"},
+        409: {"description": "已移出 / already removed"},
+    },
+)
+async def remove_disqualification(
+    entry_id: EntryId, request: Request, rt: RuntimeDep
+) -> JSONResponse:
+    body = validate_body(
+        DisqualificationRemoval, decode_json(await request.body(), rt.settings.max_body_bytes)
+    )
+
+    def work() -> dict[str, Any]:
+        with rt.db.transaction() as session:
+            return _view(repo.remove(session, entry_id, body.removed_by, body.reason))
+
+    return JSONResponse(await run_in_threadpool(work))

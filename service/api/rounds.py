@@ -1,0 +1,213 @@
+"""/v1/rounds: open a funding round (with its overrides, such as 第二十一条's tier amounts) and
+allocate it: quotas, then the program pool across its approved, eligible applications."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import Runtime, RuntimeDep
+from service.api.openapi import json_body
+from service.db import rounds as repo
+from service.errors import InvalidRequest
+from service.money import fmt
+from service.rules.program import Program
+from service.schemas.body import decode_json, validate_body
+from service.schemas.types import Money
+
+router = APIRouter(prefix="/v1/rounds", tags=["rounds"])
+
+RoundId = Annotated[int, Path(ge=1, description="轮次编号 / round id", examples=[1])]
+Tier = Annotated[int, Field(ge=1, le=99)]
+
+
+class RoundOverrides(BaseModel):
+    """本轮确定、规则未定的数值 / numbers the bureau sets per round, not the rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier_amounts: dict[Tier, Money] | None = Field(
+        default=None,
+        description="第二十一条各等次奖补金额 / 第二十一条's amount per performance tier",
+        examples=[{"1": "100000.00", "2": "60000.00", "3": "30000.00"}],
+    )
+
+
+class RoundCreate(BaseModel):
+    """开设评审轮次 / open a funding round."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    program_id: str = Field(min_length=1, max_length=100, examples=["ipa2022-art21"])
+    name: str = Field(min_length=1, max_length=200, examples=["2023年第一批"])
+    overrides: RoundOverrides = Field(default_factory=RoundOverrides)
+
+
+class AllocationLineOut(BaseModel):
+    application_id: int
+    applicant_uscc: str
+    submitted_at: str
+    evaluation_id: int
+    entitlement: str = Field(description="按规则应得金额 / the award the rules give")
+    amount: str = Field(description="分配金额 / the amount allocated")
+
+
+class ExcludedOut(BaseModel):
+    application_id: int
+    reason: str = Field(
+        description="not_approved | not_eligible | disqualified (第二十六条) | no_entitlement"
+    )
+
+
+class WarningOut(BaseModel):
+    rule: str
+    article: str
+    message_zh: str
+    message_en: str
+    limit: int
+    count: int
+
+
+class AllocationOut(BaseModel):
+    round_id: int
+    program_id: str
+    run: int = Field(description="第几次分配；内容不变时重复分配返回同一次 / the recorded run")
+    allocated_at: str
+    pool: str | None = Field(description="项目奖补总额 / the program pool, null if none")
+    allocated_in_other_rounds: str | None
+    available: str | None
+    total_entitlement: str
+    total: str
+    allocations: list[AllocationLineOut]
+    warnings: list[WarningOut]
+
+
+class AllocationResult(AllocationOut):
+    excluded: list[ExcludedOut]
+
+
+class RoundOut(BaseModel):
+    id: int
+    program_id: str
+    name: str
+    overrides: dict[str, Any]
+    created_at: str
+    applications: int
+    allocation: AllocationOut | None
+
+
+def _tier_problem(program: Program, overrides: RoundOverrides) -> str | None:
+    tiered = program.award.kind == "tier"
+    if tiered and not overrides.tier_amounts:
+        return (
+            f"{program.id} 的各等次金额须在开设轮次时确定 / "
+            f"{program.id} pays by tier: the round must set tier_amounts"
+        )
+    if not tiered and overrides.tier_amounts is not None:
+        return f"{program.id} 不分等次 / {program.id} has no tiers"
+    return None
+
+
+def _stored_overrides(program: Program, overrides: RoundOverrides) -> dict[str, Any]:
+    if overrides.tier_amounts is None:
+        return {}
+    name = program.award.tiers or "tier_amounts"
+    return {name: {str(k): fmt(v) for k, v in sorted(overrides.tier_amounts.items())}}
+
+
+def _round(rt: Runtime, round_id: int) -> dict[str, Any]:
+    with rt.db.transaction(write=False) as session:
+        return repo.round_view(session, repo.get(session, round_id))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RoundOut,
+    summary="开设评审轮次 / Open a funding round",
+    openapi_extra=json_body(
+        RoundCreate,
+        {
+            "ipa2022-art21": {
+                "summary": "第二十一条：本轮各等次金额 / tier amounts for this round",
+                "value": {
+                    "program_id": "ipa2022-art21",
+                    "name": "2023年度托管绩效奖补",
+                    "overrides": {
+                        "tier_amounts": {"1": "100000.00", "2": "60000.00", "3": "30000.00"}
+                    },
+                },
+            },
+            "ipa2022-art20": {
+                "summary": "第二十条：商业银行质押绩效奖补 / bank pledge-loan rewards",
+                "value": {"program_id": "ipa2022-art20", "name": "2023年第一批"},
+            },
+        },
+        "项目、名称与本轮数值 / program, name and the round's numbers",
+    ),
+    responses={
+        404: {"description": "未知项目 / unknown program"},
+        422: {"description": "请求有误"},
+    },
+)
+async def create_round(request: Request, rt: RuntimeDep) -> JSONResponse:
+    body = validate_body(RoundCreate, decode_json(await request.body(), rt.settings.max_body_bytes))
+    program = rt.program(body.program_id)
+    problem = _tier_problem(program, body.overrides)
+    if problem is not None:
+        raise InvalidRequest(
+            [
+                {
+                    "loc": ["body", "overrides", "tier_amounts"],
+                    "path": "overrides.tier_amounts",
+                    "type": "value_error",
+                    "msg": problem,
+                }
+            ]
+        )
+    overrides = _stored_overrides(program, body.overrides)
+
+    def work() -> dict[str, Any]:
+        round_ = repo.create(rt.db, program, body.name, overrides)
+        assert round_.id is not None
+        return _round(rt, round_.id)
+
+    return JSONResponse(await run_in_threadpool(work), status_code=201)
+
+
+@router.get(
+    "/{round_id}",
+    response_model=RoundOut,
+    summary="轮次及其当前分配 / A round and its current allocation",
+    responses={404: {"description": "未知轮次 / unknown round"}},
+)
+def get_round(round_id: RoundId, rt: RuntimeDep) -> JSONResponse:
+    return JSONResponse(_round(rt, round_id))
+
+
+@router.post(
+    "/{round_id}/allocate",
+    response_model=AllocationResult,
+    summary="分配本轮：名额与项目总额 / Allocate the round: quotas and the program pool",
+    description=(
+        "取本轮已批准且符合条件的申报：硬性名额超出时返回409并按提交顺序列出超出者（由评审决定撤回"
+        "哪些）；软性名额只提示；项目总额按应得金额比例分配，每份向下取整到分，余下的分按最大余数"
+        "逐一分配（余数相同时先提交者、编号小者优先）。内容不变时重复分配结果相同。 / Takes the "
+        "round's approved, eligible applications. A hard quota that is exceeded is a 409 listing "
+        "the applications beyond it in submission order (the reviewers choose whom to withdraw); "
+        "a soft quota warns. The program pool is shared pro rata to entitlement, each share "
+        "rounded down to the fen, the leftover fen going one each to the largest remainders "
+        "(ties: earlier submitted_at, then lower id). Allocating again with nothing changed "
+        "returns the same recorded run."
+    ),
+    responses={
+        404: {"description": "未知轮次 / unknown round"},
+        409: {"description": "超出硬性名额 / a hard quota is exceeded"},
+    },
+)
+def allocate_round(round_id: RoundId, rt: RuntimeDep) -> JSONResponse:
+    return JSONResponse(repo.allocate(rt.db, rt.program, round_id))
