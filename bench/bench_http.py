@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-import shutil
 import socket
 import statistics
 import subprocess
