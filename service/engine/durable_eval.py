@@ -23,15 +23,13 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from durable import engine as durable_engine
 
 from service.engine.base import EngineError, Violations
-from service.engine.facts import SHANGHAI, Facts
-from service.money import to_fen
+from service.engine.facts import Facts, encode
 from service.rules.expr import AllOf, AnyOf, Cmp, Const, Missing, Node, Not, negate
 from service.rules.program import Program
 
@@ -41,20 +39,6 @@ _REF = "ref"  # fact field: "app" or "<list>[<index>]"
 _SEEN = "seen"
 
 
-def encode(value: Any) -> Any:
-    """A fact value as the engine can compare it exactly."""
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, Decimal):
-        return to_fen(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, datetime):
-        local = value.astimezone(SHANGHAI)
-        return int(local.strftime("%Y%m%d%H%M%S"))
-    if isinstance(value, date):
-        return value.year * 10000 + value.month * 100 + value.day
-    raise EngineError(f"cannot pass {type(value).__name__} to the rules engine")
 
 
 def _factor(value: Decimal) -> int:

@@ -8,12 +8,14 @@ evaluate, never what they were given. Timestamps are taken in Asia/Shanghai to t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from service.money import to_fen
 from service.rules.expr import Ref
 from service.rules.program import Program
 
@@ -71,3 +73,19 @@ def extract(program: Program, application: BaseModel, context: Context) -> Facts
         items = getattr(application, group.list_name, None) or []
         facts.items[group.list_name] = [_collect(item, refs, None) for item in items]
     return facts
+
+
+def encode(value: Any) -> Any:
+    """A fact value as an engine compares it exactly: booleans, strings and integers (fen,
+    yyyymmdd, yyyymmddhhmmss in Asia/Shanghai). durable_rules and the polars batch share it."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, Decimal):
+        return to_fen(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return int(value.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S"))
+    if isinstance(value, date):
+        return value.year * 10000 + value.month * 100 + value.day
+    raise TypeError(f"cannot encode {type(value).__name__} as a fact")

@@ -15,14 +15,12 @@ that has no column for a fact cannot say the condition failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
-from service.engine.facts import SHANGHAI
-from service.money import to_fen
+from service.engine.facts import encode
 from service.rules.expr import AllOf, AnyOf, Cmp, Const, Missing, Node, Not, Ref, refs_of
 from service.rules.program import Condition
 
@@ -36,20 +34,6 @@ DTYPES: dict[str, pl.DataType] = {
 }
 
 
-def encode(value: Any) -> Any:
-    """A fact value as a column holds it (the same encoding durable_rules is given)."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, Decimal):
-        return to_fen(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, datetime):
-        local = value.astimezone(SHANGHAI)
-        return int(local.strftime("%Y%m%d%H%M%S"))
-    if isinstance(value, date):
-        return value.year * 10000 + value.month * 100 + value.day
-    raise TypeError(f"cannot encode {type(value).__name__} as a fact")
 
 
 def facts_frame(rows: list[dict[str, Any]], refs: list[Ref]) -> pl.DataFrame:
