@@ -14,7 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import admin, applications, health, programs, rounds
+from service.api import admin, applications, audit, health, programs, rounds
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id
 from service.config import Settings, get_settings
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(applications.router)
     app.include_router(rounds.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     _install_error_handlers(app)
     _install_docs(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.api.audit import router
 from service.audit.cli import main
 from service.config import Settings
 from service.main import create_app
@@ -106,8 +105,6 @@ def audit_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClien
             engine="python",
         )
     )
-    if not any(getattr(r, "path", "") == "/v1/audit" for r in app.routes):
-        app.include_router(router)
     with TestClient(app) as client:
         yield client
 
