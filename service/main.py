@@ -25,6 +25,7 @@ from service.engine.base import Evaluator
 from service.engine.durable_eval import DurableEvaluator
 from service.engine.python_eval import PythonEvaluator
 from service.errors import InvalidRequest, ServiceError
+from service.observability import install as install_observability
 from service.rules.loader import load_rules
 from service.schemas.body import path_of
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     _install_error_handlers(app)
     _install_docs(app)
+    install_observability(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
