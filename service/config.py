@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     engine: Literal["durable_rules", "python"] = "durable_rules"
     # Request bodies above this size are refused with 413.
     max_body_bytes: int = 2_000_000
+    # POST /v1/audit uploads (award files) have their own limit.
+    max_audit_bytes: int = 200_000_000
 
 
 @lru_cache

@@ -1,12 +1,36 @@
 """Errors are types: each carries its HTTP status and a message in Chinese and English, and
-one handler (service.main) renders them all."""
+one set of handlers (service.api.problems) renders them all as RFC 9457 problem details."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+PROBLEM_TYPE = "https://subsidy-rules.invalid/problems/{code}"
+PROBLEM_JSON = "application/problem+json"
+# RFC 9457 ``title``: one per kind of problem, never per occurrence (``detail`` says what happened).
+STATUS_TITLES = {
+    400: "请求有误 / Bad request",
+    401: "需要API密钥 / Authentication required",
+    403: "无权执行该操作 / Forbidden",
+    404: "未找到 / Not found",
+    405: "不支持该方法 / Method not allowed",
+    409: "与已存内容冲突 / Conflict",
+    413: "请求内容过大 / Request body too large",
+    415: "不支持的内容类型 / Unsupported media type",
+    422: "请求内容有误 / Unprocessable request",
+    429: "请求过于频繁 / Too many requests",
+    500: "服务内部错误 / Internal error",
+    503: "服务暂不可用 / Service unavailable",
+}
 
 
 class ServiceError(Exception):
+    """Rendered as RFC 9457 problem details: ``type``, ``title``, ``status``, ``detail`` (plus
+    ``instance``, set by the handler), and our extension members ``code``, ``message_zh`` and
+    ``message_en`` and whatever the error adds (``limit``, ``program_id`` ...)."""
+
     status_code = 500
     code = "internal_error"
     message_zh = "服务内部错误"
@@ -22,11 +46,18 @@ class ServiceError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {
+            "type": PROBLEM_TYPE.format(code=self.code),
+            "title": STATUS_TITLES.get(self.status_code, STATUS_TITLES[500]),
+            "status": self.status_code,
+            "detail": f"{self.message_zh} / {self.message_en}",
             "code": self.code,
             "message_zh": self.message_zh,
             "message_en": self.message_en,
             **self.extra,
         }
+
+    def headers(self) -> dict[str, str]:
+        return {}
 
 
 class UnknownProgram(ServiceError):
@@ -111,3 +142,68 @@ class QuotaExceeded(Conflict):
     """A hard quota (不超过N, 各区1家) would be exceeded: the reviewers choose, never the service."""
 
     code = "quota_exceeded"
+
+
+class Unauthenticated(ServiceError):
+    """401: no API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    code = "unauthenticated"
+    message_zh = "需要有效的API密钥（请求头 X-API-Key）"
+    message_en = "A valid API key is required (header X-API-Key)"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+
+
+class Forbidden(ServiceError):
+    """403: the key is valid but its role may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+    def __init__(self, role: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"角色 {role} 无权执行该操作（需要：{'、'.join(allowed)}）",
+            f"The role {role} may not do this (needs: {', '.join(allowed)})",
+            role=role,
+            allowed_roles=allowed,
+        )
+
+
+class RateLimited(ServiceError):
+    """429: an anonymous client asked more often than the limit allows."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"匿名请求过于频繁，请 {retry_after_s} 秒后重试，或使用API密钥",
+            f"Too many anonymous requests; retry in {retry_after_s} s, or use an API key",
+            retry_after_s=retry_after_s,
+        )
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class HttpProblem(ServiceError):
+    """What the router itself refuses: an unknown path (404), a wrong method (405) ..."""
+
+    MESSAGES: ClassVar[dict[int, tuple[str, str]]] = {
+        404: ("没有这个地址", "No such path"),
+        405: ("该地址不支持此方法", "This path does not support the method"),
+    }
+
+    def __init__(self, status: int, headers: Mapping[str, str] | None = None) -> None:
+        self.status_code = status
+        self.code = {404: "no_such_path", 405: "method_not_allowed"}.get(status, f"http_{status}")
+        title_zh, _, title_en = STATUS_TITLES.get(status, " / ").partition(" / ")
+        zh, en = self.MESSAGES.get(status, (title_zh, title_en or HTTPStatus(status).phrase))
+        super().__init__(zh, en)
+        self._headers = dict(headers or {})
+
+    def headers(self) -> dict[str, str]:
+        return self._headers

@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import admin, applications, audit, health, programs, rounds
+from service.api import admin, applications, audit, health, problems, programs, rounds
+from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id
 from service.config import Settings, get_settings
@@ -24,10 +24,8 @@ from service.disqualification import DisqualificationList
 from service.engine.base import Evaluator
 from service.engine.durable_eval import DurableEvaluator
 from service.engine.python_eval import PythonEvaluator
-from service.errors import InvalidRequest, ServiceError
 from service.observability import install as install_observability
 from service.rules.loader import load_rules
-from service.schemas.body import path_of
 
 log = logging.getLogger("service")
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -95,39 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
-    _install_error_handlers(app)
+    problems.install(app)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, audit_limit=settings.max_audit_bytes
+    )
     _install_docs(app)
     install_observability(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("%s: %s", exc.code, exc.__cause__ or exc)
-        return JSONResponse(exc.body(), status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [
-            {
-                "loc": list(e["loc"]),
-                "path": path_of(tuple(e["loc"])[1:]),
-                "type": e["type"],
-                "msg": e["msg"],
-            }
-            for e in exc.errors()
-        ]
-        err = InvalidRequest(detail)
-        return JSONResponse(err.body(), status_code=err.status_code)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        err = ServiceError()
-        return JSONResponse(err.body(), status_code=500)
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -27,8 +27,6 @@ from service.audit.run import run_audit
 from service.errors import BodyTooLarge, ServiceError
 
 router = APIRouter(prefix="/v1", tags=["audit"])
-# Audit files are larger than applications: their own limit (the CLI has none).
-MAX_AUDIT_BYTES = 200_000_000
 SUFFIXES = {".csv", ".xlsx", ".xlsm", ".jsonl", ".ndjson", ".json", ".txt", ".tsv"}
 
 
@@ -107,7 +105,7 @@ def _tiers(text: str | None) -> dict[int, Decimal] | None:
         raise UnreadableAudit(f"tier_amounts '{text}'") from exc
 
 
-async def _save(upload: UploadFile, folder: Path, default: str) -> Path:
+async def _save(upload: UploadFile, folder: Path, default: str, limit: int) -> Path:
     name = Path(upload.filename or default).name
     suffix = Path(name).suffix.lower()
     path = folder / (Path(default).stem + (suffix if suffix in SUFFIXES else Path(default).suffix))
@@ -115,21 +113,21 @@ async def _save(upload: UploadFile, folder: Path, default: str) -> Path:
     with path.open("wb") as out:
         while block := await upload.read(1 << 20):
             size += len(block)
-            if size > MAX_AUDIT_BYTES:
-                raise BodyTooLarge(MAX_AUDIT_BYTES)
+            if size > limit:
+                raise BodyTooLarge(limit)
             out.write(block)
     return path
 
 
-async def _inputs(request: Request, folder: Path) -> tuple[Path, Path | None]:
+async def _inputs(request: Request, folder: Path, limit: int) -> tuple[Path, Path | None]:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_files=2, max_part_size=MAX_AUDIT_BYTES)
+        form = await request.form(max_files=2, max_part_size=limit)
         upload, details = form.get("file"), form.get("details")
         if not isinstance(upload, UploadFile):
             raise UnreadableAudit("no file in the form field 'file'")
-        path = await _save(upload, folder, "awards.csv")
-        return path, await _save(details, folder, "details.csv") if isinstance(
+        path = await _save(upload, folder, "awards.csv", limit)
+        return path, await _save(details, folder, "details.csv", limit) if isinstance(
             details, UploadFile
         ) else None
     suffix = ".csv" if "csv" in ctype else ".jsonl"
@@ -138,8 +136,8 @@ async def _inputs(request: Request, folder: Path) -> tuple[Path, Path | None]:
     with path.open("wb") as out:
         async for block in request.stream():
             size += len(block)
-            if size > MAX_AUDIT_BYTES:
-                raise BodyTooLarge(MAX_AUDIT_BYTES)
+            if size > limit:
+                raise BodyTooLarge(limit)
             out.write(block)
     return path, None
 
@@ -193,7 +191,7 @@ async def audit(
 ) -> JSONResponse:
     options = AuditOptions(issue_within_days=issue_within_days, tier_amounts=_tiers(tier_amounts))
     with tempfile.TemporaryDirectory(prefix="audit-upload-") as tmp:
-        records, details = await _inputs(request, Path(tmp))
+        records, details = await _inputs(request, Path(tmp), rt.settings.max_audit_bytes)
         try:
             result = await run_in_threadpool(
                 run_audit, rt.book, records, details, rt.disqualified, options

@@ -1,0 +1,54 @@
+"""Every 4xx and 5xx as RFC 9457 problem details (``application/problem+json``), in Chinese and
+English, never with a stack trace: our own errors, FastAPI's validation errors, the router's
+404/405 and anything unexpected."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from service.errors import PROBLEM_JSON, HttpProblem, InvalidRequest, ServiceError
+from service.schemas.body import path_of
+
+log = logging.getLogger("service")
+
+
+def problem_response(exc: ServiceError, instance: str) -> JSONResponse:
+    body = {**exc.body(), "instance": instance}
+    return JSONResponse(
+        body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers()
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("%s: %s", exc.code, exc.__cause__ or exc)
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {
+                "loc": list(e["loc"]),
+                "path": path_of(tuple(e["loc"])[1:]),
+                "type": e["type"],
+                "msg": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        return problem_response(InvalidRequest(detail), request.url.path)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem_response(HttpProblem(exc.status_code, exc.headers), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(ServiceError(), request.url.path)
