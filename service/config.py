@@ -27,8 +27,14 @@ class Settings(BaseSettings):
     engine: Literal["durable_rules", "python"] = "durable_rules"
     # Request bodies above this size are refused with 413.
     max_body_bytes: int = 2_000_000
+    # Logs: "json" (one object per line, with the request id) or "text" (uvicorn's own lines).
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
     # POST /v1/audit uploads (award files) have their own limit.
     max_audit_bytes: int = 200_000_000
+    # Anonymous requests to the open routes (catalogue, check, calculate), per client address
+    # and minute; 0 turns the limit off. Callers with an API key are not limited.
+    anonymous_requests_per_minute: int = 3000
 
 
 @lru_cache

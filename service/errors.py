@@ -112,7 +112,7 @@ class NotFound(ServiceError):
     def __init__(self, what_zh: str, what_en: str, record_id: int | str) -> None:
         super().__init__(
             f"未找到{what_zh}：{record_id}",
-            f"{what_en.capitalize()} {record_id} not found",
+            f"{what_en[:1].upper()}{what_en[1:]} {record_id} not found",
             resource=what_en,
             id=record_id,
         )
@@ -207,3 +207,17 @@ class HttpProblem(ServiceError):
 
     def headers(self) -> dict[str, str]:
         return self._headers
+
+
+class NotBound(ServiceError):
+    """403: a portal submitting for an applicant it is not bound to."""
+
+    status_code = 403
+    code = "not_bound_to_applicant"
+
+    def __init__(self, uscc: str) -> None:
+        super().__init__(
+            f"该API密钥未绑定申报单位 {uscc}，不能为其提交申报",
+            f"This API key is not bound to the applicant {uscc} and cannot submit for it",
+            uscc=uscc,
+        )

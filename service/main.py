@@ -13,10 +13,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import admin, applications, audit, health, problems, programs, rounds
+from service.api import admin, applications, audit, health, keys, problems, programs, rounds
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id
+from service.auth.ratelimit import RateLimiter
 from service.config import Settings, get_settings
 from service.db import Database, migrate
 from service.db.disqualifications import StoredDisqualificationList, seed
@@ -50,7 +51,8 @@ def build_runtime(settings: Settings) -> Runtime:
         "rules %s loaded: %d programs, engine %s", book.version, len(book.programs), evaluator.name
     )
     db = Database(settings.database_url)  # connects lazily: building the app needs no database
-    return Runtime(settings, book, evaluator, StoredDisqualificationList(db), db)
+    limiter = RateLimiter(settings.anonymous_requests_per_minute)
+    return Runtime(settings, book, evaluator, StoredDisqualificationList(db), db, limiter)
 
 
 def prepare_database(runtime: Runtime) -> None:
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(applications.router)
     app.include_router(rounds.router)
     app.include_router(admin.router)
+    app.include_router(keys.router)
     app.include_router(audit.router)
     problems.install(app)
     app.add_middleware(

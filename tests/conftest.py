@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.main import create_app
 from service.rules.loader import RuleBook, load_rules
+from tests.authsupport import authorise
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 # The organisation the test disqualification list names (第二十六条); cases use it.
@@ -33,6 +34,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
             disqualified_file=listing,
             database_url=f"sqlite:///{folder / 'service.db'}",
             auto_migrate=True,
+            anonymous_requests_per_minute=0,  # the rate limit has its own tests
         )
     )
 
@@ -40,4 +42,5 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
 @pytest.fixture(scope="session")
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as c:
+        authorise(c, app)
         yield c

@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.main import create_app
 from service.schemas.identifiers import uscc_check_char
+from tests.authsupport import authorise
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -77,14 +78,22 @@ def postgres_schema(prefix: str) -> Iterator[str]:
 
 
 def settings_for(database_url: str, **extra: Any) -> Settings:
-    values: dict[str, Any] = {"rules_dir": RULES, "auto_migrate": True, **extra}
+    values: dict[str, Any] = {
+        "rules_dir": RULES,
+        "auto_migrate": True,
+        "anonymous_requests_per_minute": 0,  # the rate limit has its own tests
+        **extra,
+    }
     return Settings(database_url=database_url, **values)
 
 
 @contextmanager
 def client_for(database_url: str, **extra: Any) -> Iterator[TestClient]:
-    """The app on this database, migrated at start-up (AUTO_MIGRATE)."""
-    with TestClient(create_app(settings_for(database_url, **extra))) as client:
+    """The app on this database, migrated at start-up (AUTO_MIGRATE), each request sent with
+    the key of the role that does it (tests.authsupport)."""
+    app = create_app(settings_for(database_url, **extra))
+    with TestClient(app) as client:
+        authorise(client, app)
         yield client
 
 

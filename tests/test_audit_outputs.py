@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from service.audit.cli import main
 from service.config import Settings
 from service.main import create_app
+from tests.authsupport import authorise
 from tests.conftest import DISQUALIFIED_USCC, RULES
 
 FIXTURES = Path(__file__).parent / "audit_fixtures"
@@ -106,6 +107,7 @@ def audit_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClien
         )
     )
     with TestClient(app) as client:
+        authorise(client, app)
         yield client
 
 

@@ -23,6 +23,7 @@ TABLES = {
     "allocations",
     "allocation_lines",
     "disqualifications",
+    "api_keys",
 }
 
 

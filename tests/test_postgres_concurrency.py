@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from service.db.models import Allocation, AllocationLine, Application, Evaluation
 from service.main import create_app
 from service.rules.model import Statement
+from tests.authsupport import RoleAuth, role_keys
 from tests.dbsupport import bank, example, postgres_schema, settings_for, uscc
 
 pytestmark = pytest.mark.postgres
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.postgres
 CLIENTS = 20
 POOL = Decimal("5000000.00")  # 第二十条
 T = TypeVar("T")
+AUTH: dict[str, RoleAuth] = {}  # per server: each request with its role's key
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,10 @@ def server() -> Iterator[tuple[str, FastAPI]]:
         while not uv.started:
             assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
             time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        AUTH[base] = RoleAuth(role_keys(app))
         try:
-            yield f"http://127.0.0.1:{port}", app
+            yield base, app
         finally:
             uv.should_exit = True
             thread.join(timeout=30)
@@ -62,7 +66,7 @@ def at_once(base: str, work: Callable[[httpx.Client, int], T]) -> list[T]:
     barrier = threading.Barrier(CLIENTS)
 
     def run(index: int) -> T:
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, auth=AUTH[base]) as client:
             barrier.wait()
             return work(client, index)
 
@@ -167,7 +171,7 @@ def test_concurrent_allocations_never_exceed_the_pool(server: tuple[str, FastAPI
     """Three rounds of 第二十条, each asking for more than the whole 5,000,000 pool, while
     clients keep submitting, approving and allocating all three at once."""
     base, app = server
-    with httpx.Client(base_url=base, timeout=60) as setup:
+    with httpx.Client(base_url=base, timeout=60, auth=AUTH[base]) as setup:
         rounds = [
             setup.post("/v1/rounds", json={"program_id": "ipa2022-art20", "name": f"r{i}"}).json()[
                 "id"

@@ -6,19 +6,25 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
+from service.auth.guard import require
+from service.auth.roles import Role
 from service.db import disqualifications as repo
 from service.db.models import Disqualification, as_utc
 from service.schemas.body import decode_json, validate_body
 from service.schemas.types import USCC
 
-router = APIRouter(prefix="/v1/admin/disqualifications", tags=["admin"])
+router = APIRouter(
+    prefix="/v1/admin/disqualifications",
+    tags=["admin"],
+    dependencies=[Depends(require(Role.admin))],
+)
 
 EntryId = Annotated[int, Path(ge=1, description="名单条目编号 / list entry id", examples=[1])]
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import REF, examples, json_body
+from service.auth.guard import require
+from service.auth.roles import Principal, Role
 from service.db import applications as repo
-from service.errors import InvalidRequest
+from service.errors import InvalidRequest, NotBound, NotFound
 from service.schemas.body import decode_json, error_detail, path_of, validate_body
 from service.schemas.forms import FORMS
 from service.schemas.forms import Application as Form
@@ -138,9 +140,19 @@ def _rules(rt: Runtime) -> repo.Rules:
     return repo.Rules(rt.evaluator, rt.book.version)
 
 
-def _record(rt: Runtime, application_id: int) -> dict[str, Any]:
+Portal = Annotated[Principal, Depends(require(Role.portal))]
+Reader = Annotated[Principal, Depends(require(Role.reviewer, Role.portal))]
+Reviewer = Annotated[Principal, Depends(require(Role.reviewer))]
+
+
+def _record(rt: Runtime, application_id: int, reader: Principal) -> dict[str, Any]:
+    """The stored application, if ``reader`` may see it; otherwise the same 404 as a missing
+    one (another portal's application is not even confirmed to exist)."""
     with rt.db.transaction(write=False) as session:
-        return repo.record(session, repo.get(session, application_id))
+        stored = repo.get(session, application_id)
+        if not reader.may_read(stored.applicant_uscc):
+            raise NotFound("申报", "application", application_id)
+        return repo.record(session, stored)
 
 
 @router.post(
@@ -161,25 +173,28 @@ def _record(rt: Runtime, application_id: int) -> dict[str, Any]:
     responses={**RESPONSES, 409: {"description": "幂等键已用于不同内容 / key reused"}},
 )
 async def submit_application(
-    request: Request, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
+    request: Request, rt: RuntimeDep, portal: Portal, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     body = validate_body(
         ApplicationSubmission, decode_json(await request.body(), rt.settings.max_body_bytes)
     )
     program = rt.program(body.program_id)
     application = _validate_application(program.form, body.application)
+    if not portal.acts_for(application.applicant.uscc):
+        raise NotBound(application.applicant.uscc)
     submission = repo.Submission(
         program=program,
         application=application,
         request=repo.jsonable(body.application),
         round_id=body.round_id,
         idempotency_key=idempotency_key,
+        submitted_by=portal.key_id,
     )
 
     def work() -> tuple[dict[str, Any], bool]:
         stored, replayed = repo.submit(rt.db, _rules(rt), submission)
         assert stored.id is not None
-        return _record(rt, stored.id), replayed
+        return _record(rt, stored.id, portal), replayed
 
     record, replayed = await run_in_threadpool(work)
     return JSONResponse(
@@ -193,8 +208,8 @@ async def submit_application(
     summary="读取申报及其评估 / A stored application with its evaluations",
     responses=RESPONSES,
 )
-def get_application(application_id: ApplicationId, rt: RuntimeDep) -> JSONResponse:
-    return JSONResponse(_record(rt, application_id))
+def get_application(application_id: ApplicationId, rt: RuntimeDep, reader: Reader) -> JSONResponse:
+    return JSONResponse(_record(rt, application_id, reader))
 
 
 @router.post(
@@ -208,9 +223,12 @@ def get_application(application_id: ApplicationId, rt: RuntimeDep) -> JSONRespon
     ),
     responses={**RESPONSES, 409: {"description": "按现行表单已存内容无效 / no longer valid"}},
 )
-def reevaluate_application(application_id: ApplicationId, rt: RuntimeDep) -> JSONResponse:
+def reevaluate_application(
+    application_id: ApplicationId, rt: RuntimeDep, reader: Reader
+) -> JSONResponse:
+    _record(rt, application_id, reader)  # 404 unless the caller may see it
     repo.reevaluate(rt.db, _rules(rt), rt.program, application_id)
-    return JSONResponse(_record(rt, application_id), status_code=201)
+    return JSONResponse(_record(rt, application_id, reader), status_code=201)
 
 
 @router.post(
@@ -234,14 +252,16 @@ def reevaluate_application(application_id: ApplicationId, rt: RuntimeDep) -> JSO
     responses=RESPONSES,
 )
 async def review_application(
-    application_id: ApplicationId, request: Request, rt: RuntimeDep
+    application_id: ApplicationId, request: Request, rt: RuntimeDep, reviewer: Reviewer
 ) -> JSONResponse:
     body = validate_body(
         ReviewDecision, decode_json(await request.body(), rt.settings.max_body_bytes)
     )
 
     def work() -> dict[str, Any]:
-        repo.review(rt.db, application_id, body.approved, body.reviewed_by, body.note)
-        return _record(rt, application_id)
+        repo.review(
+            rt.db, application_id, body.approved, body.reviewed_by or reviewer.name, body.note
+        )
+        return _record(rt, application_id, reviewer)
 
     return JSONResponse(await run_in_threadpool(work))

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -24,9 +24,11 @@ from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
 from service.audit.readers import UnreadableInput
 from service.audit.report import report_json
 from service.audit.run import run_audit
+from service.auth.guard import require
+from service.auth.roles import Role
 from service.errors import BodyTooLarge, ServiceError
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], dependencies=[Depends(require(Role.auditor))])
 SUFFIXES = {".csv", ".xlsx", ".xlsm", ".jsonl", ".ndjson", ".json", ".txt", ".tsv"}
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.auth.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import Database
 from service.engine.base import Evaluator
@@ -23,6 +24,7 @@ class Runtime:
     evaluator: Evaluator
     disqualified: Container[str]  # 第二十六条: ``uscc in rt.disqualified`` (the stored list)
     db: Database
+    limiter: RateLimiter  # anonymous use of the open routes
 
     def program(self, program_id: str) -> Program:
         program = self.book.get(program_id)

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -90,5 +90,87 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in defs.get("$defs", {}).items():
         components.setdefault(name, definition)
+    components["Problem"] = PROBLEM_SCHEMA
+    for context in routing.iter_route_contexts(app.routes):
+        route: Any = context  # an APIRoute as mounted (prefix and router dependencies applied)
+        if isinstance(context.original_route, APIRoute) and route.include_in_schema:
+            for method in route.methods or ():
+                operation = schema["paths"][route.path_format][method.lower()]
+                _document_access(operation, _roles(route.dependant))
+                _document_problems(operation)
     app.openapi_schema = schema
     return schema
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": (
+        "RFC 9457 问题详情，中英文 / RFC 9457 problem details, in Chinese and English. For 422, "
+        "``detail`` lists each bad field with its ``path`` (``transactions[2].patent_number``)."
+    ),
+    "required": ["type", "title", "status", "code", "message_zh", "message_en"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "instance": {"type": "string"},
+        "code": {"type": "string", "examples": ["unknown_program"]},
+        "message_zh": {"type": "string"},
+        "message_en": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+PROBLEMS = {
+    "401": "缺少或无效的API密钥 / no valid API key",
+    "403": "该角色无权执行 / the key's role may not do this",
+    "404": "未找到 / not found",
+    "413": "请求内容过大 / body too large",
+    "422": "请求有误，detail 逐项列出字段路径 / bad input, each field by its path",
+    "429": "匿名请求过于频繁 / too many anonymous requests",
+    "500": "服务内部错误 / internal error",
+}
+
+
+def _roles(dependant: Any) -> list[str] | None:
+    """The roles a route's guard admits (service.auth.guard.require), or None if it is open."""
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "allowed_roles", None)
+        if roles is not None:
+            return list(roles)
+        found = _roles(dep)
+        if found is not None:
+            return found
+    return None
+
+
+def _document_access(operation: dict[str, Any], roles: list[str] | None) -> None:
+    responses = operation.setdefault("responses", {})
+    if roles is None:
+        if "security" in operation:  # open, rate-limited for anonymous callers; a key is optional
+            operation["security"] = [{}, *operation["security"]]
+            responses.setdefault("429", {"description": PROBLEMS["429"]})
+        return
+    operation["x-roles"] = roles
+    operation["description"] = (
+        operation.get("description", "") + f"\n\n角色 / roles: {', '.join(roles)}"
+    ).strip()
+    responses.setdefault("401", {"description": PROBLEMS["401"]})
+    responses.setdefault("403", {"description": PROBLEMS["403"]})
+
+
+def _document_problems(operation: dict[str, Any]) -> None:
+    """Every 4xx and 5xx answer is a Problem; each operation may be refused as too large or
+    malformed, and any may fail."""
+    responses = operation.setdefault("responses", {})
+    if "requestBody" in operation:
+        responses.setdefault("413", {"description": PROBLEMS["413"]})
+    if operation.get("parameters") or "requestBody" in operation:
+        responses.setdefault("422", {"description": PROBLEMS["422"]})
+    responses.setdefault("500", {"description": PROBLEMS["500"]})
+    for status, response in responses.items():
+        if status[0] in "45":
+            response["content"] = {
+                "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
+            }

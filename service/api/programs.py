@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service import awards
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import application_body
+from service.auth.guard import open_access
 from service.decision import decide
 from service.engine.base import EngineError
 from service.engine.facts import Context
 from service.errors import EvaluationFailed
 from service.money import fmt
+from service.observability import count_evaluation
 from service.schemas.body import decode_json, validate_body
 from service.schemas.programs import ProgramDetail, ProgramSummary, program_detail
 from service.schemas.results import CalculateResult, CheckResult, render
 from service.schemas.types import Money
 
-router = APIRouter(prefix="/v1/programs", tags=["programs"])
+router = APIRouter(
+    prefix="/v1/programs", tags=["programs"], dependencies=[Depends(open_access)]
+)
 ProgramId = Annotated[
     str, Path(description="项目编号 / program id", examples=["ipa2022-art19"], max_length=100)
 ]
@@ -54,6 +58,7 @@ async def _evaluate(
         decision = decide(program, application, rt.evaluator, rt.book.version, context)
     except EngineError as exc:
         raise EvaluationFailed() from exc
+    count_evaluation(request.app, program.id, decision.eligible)
     return JSONResponse(render(decision, with_award))
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import json_body
+from service.auth.guard import require
+from service.auth.roles import Role
 from service.db import rounds as repo
 from service.errors import InvalidRequest
 from service.money import fmt
@@ -19,7 +21,9 @@ from service.rules.program import Program
 from service.schemas.body import decode_json, validate_body
 from service.schemas.types import Money
 
-router = APIRouter(prefix="/v1/rounds", tags=["rounds"])
+router = APIRouter(
+    prefix="/v1/rounds", tags=["rounds"], dependencies=[Depends(require(Role.reviewer))]
+)
 
 RoundId = Annotated[int, Path(ge=1, description="轮次编号 / round id", examples=[1])]
 Tier = Annotated[int, Field(ge=1, le=99)]

@@ -61,6 +61,7 @@ class Submission:
     request: dict[str, Any]  # the application as submitted (amounts as strings)
     round_id: int | None
     idempotency_key: str | None
+    submitted_by: int | None = None  # the API key's id; idempotency keys are per API key
 
 
 def jsonable(value: Any) -> Any:
@@ -216,7 +217,8 @@ def submit(db: Database, rules: Rules, sub: Submission) -> tuple[Application, bo
                 if sub.idempotency_key is not None:
                     first = session.exec(
                         select(Application).where(
-                            Application.idempotency_key == sub.idempotency_key
+                            Application.idempotency_key == sub.idempotency_key,
+                            Application.submitted_by == sub.submitted_by,
                         )
                     ).first()
                     if first is not None:
@@ -233,6 +235,7 @@ def submit(db: Database, rules: Rules, sub: Submission) -> tuple[Application, bo
                     request=sub.request,
                     request_hash=digest,
                     idempotency_key=sub.idempotency_key,
+                    submitted_by=sub.submitted_by,
                     once_key=key if earlier is None else None,
                     submitted_at=as_utc(sub.application.submitted_at),
                 )

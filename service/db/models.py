@@ -58,6 +58,8 @@ class Application(SQLModel, table=True):
         # first application of an applicant in a guide year only, so the database itself
         # refuses a concurrent second "first".
         sa.UniqueConstraint("once_key", "applicant_uscc"),
+        # Idempotency keys are each API key's own: two portals may pick the same one.
+        sa.UniqueConstraint("submitted_by", "idempotency_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -66,7 +68,9 @@ class Application(SQLModel, table=True):
     applicant_uscc: str = Field(sa_type=sa.String(18), index=True)
     request: dict[str, Any] = Field(sa_type=sa.JSON)  # the application body as submitted
     request_hash: str = Field(sa_type=sa.String(64))  # sha256 of the whole submission
-    idempotency_key: str | None = Field(default=None, sa_type=sa.String(255), unique=True)
+    idempotency_key: str | None = Field(default=None, sa_type=sa.String(255))
+    # The API key that submitted it (None: stored before keys existed).
+    submitted_by: int | None = Field(default=None, foreign_key="api_keys.id", index=True)
     once_key: str | None = Field(default=None, sa_type=sa.String(100))
     submitted_at: datetime = Field(sa_type=TZ)  # the application's own submitted_at
     received_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
@@ -148,3 +152,23 @@ class Disqualification(SQLModel, table=True):
     removed_at: datetime | None = Field(default=None, sa_type=TZ)
     removed_by: str | None = Field(default=None, sa_type=sa.String(200))
     removal_reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 is stored (keys are 256-bit random, so a slow hash adds
+    nothing); the key itself is shown once, when it is created. Revoked keys stay, as the
+    record of who could do what and when."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(sa_type=sa.String(64), unique=True)  # hex sha256 of the whole key
+    prefix: str = Field(sa_type=sa.String(16))  # the key's first characters, to recognise it
+    name: str = Field(sa_type=sa.String(200))
+    role: str = Field(sa_type=sa.String(20))  # portal | reviewer | auditor | admin
+    # portal keys: the USCCs of the applicants the portal acts for (["*"]: every applicant)
+    applicants: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    created_by: str = Field(sa_type=sa.String(200))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+    revoked_at: datetime | None = Field(default=None, sa_type=TZ)
+    revoked_by: str | None = Field(default=None, sa_type=sa.String(200))
