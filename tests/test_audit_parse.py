@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import polars as pl
 import pytest
 
@@ -115,3 +117,59 @@ def test_headers_in_english_or_chinese_with_units(
     column = recognise(header, book)
     assert column is not None and (column.key, column.wan) == (key, wan)
     assert recognise("颜色", book) is None
+
+
+SHAPES: dict[str, list[str | None]] = {
+    "奖补金额": ["1500.00", "1,234.5", "￥1500", "0.001", " 12 ", "1.5e3", "-1", "12.3", None, ""],
+    "申请金额（万元）": ["0.45", "85", "0.000001", "0.0000001", "300.15", "x", None],
+    "下达日期": ["2023-04-10", "2023/1/5", "2023年1月5日", "20230105", "2023-02-29", "x", None],
+    "申报时间": ["2023-03-01T10:00:00+08:00", "2023-01-05 10:00:00", "2023-01-05T02:00:00Z", "x"],
+    "注册在本市": ["是", "否", "TRUE", "0", "√", "maybe", " 是 ", None],
+    "单位类型": ["enterprise", "高校", "University", "other", "alien", None],
+    "统一社会信用代码": ["91310000MA1FL9Y9Y8", "91310000ma1fl9y9y8", "91310000MA1FL9Y9Y9", None],
+    "专利号": ["ZL201510906090.5", "CN2015109060905", "201510906090.4", "12345678.9", "x", None],
+    "项目": ["ipa2022-art19", " ipa2022-art20 ", "  ", None],
+    "执行期": ["2", "3.0", "x", None],
+}
+
+
+@pytest.mark.parametrize("blank_share", [0.0, 0.7])
+@pytest.mark.parametrize("distinct", [False, True])
+def test_parse_reads_every_cell_as_the_general_expression(
+    book: RuleBook, blank_share: float, distinct: bool
+) -> None:
+    """Large columns are read by quicker paths (common shapes, distinct values, blank cells
+    skipped); each must give every cell exactly what the general expression gives it."""
+    from service.audit.parse import parse, problem_of, typed
+
+    n = 6000
+    rng = random.Random(7)
+    data: dict[str, list[str | None]] = {}
+    for header, shapes in SHAPES.items():
+        column: list[str | None] = []
+        for i in range(n):
+            if rng.random() < blank_share:
+                column.append(None)
+                continue
+            value = rng.choice(shapes)
+            if distinct and value is not None and header.startswith(("奖补金额", "申请金额")):
+                value = f"{i}.{i % 100:02d}" if rng.random() < 0.8 else value
+            column.append(value)
+        data[header] = column
+    raw = pl.DataFrame(
+        {"row": range(2, n + 2), **data}, schema_overrides=dict.fromkeys(data, pl.String())
+    )
+    columns = [c for h in data if (c := recognise(h, book)) is not None]
+    assert len(columns) == len(SHAPES)
+    parsed = parse(raw, columns)
+    for c in columns:
+        if c.key == "patent_number":
+            expected = patent_number(raw[c.header])
+        else:
+            expected = raw.select(typed(c)).to_series()
+        assert parsed.frame[c.key].to_list() == expected.to_list(), c.header
+        filled = raw[c.header].str.strip_chars().fill_null("") != ""
+        bad = raw.filter(filled & expected.is_null())
+        got = parsed.problems.filter(pl.col("column") == c.header)
+        assert got["row"].to_list() == bad["row"].to_list(), c.header
+        assert set(got["problem"]) <= {problem_of(c)}
