@@ -29,4 +29,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
 # One process per container: durable_rules is serialised by one lock per process; scale with
 # replicas (see README, "Deployment").
 # The schema first (production runs the migrations explicitly; AUTO_MIGRATE stays off).
-CMD ["sh", "-c", "alembic -c migrations/alembic.ini upgrade head && exec uvicorn service.main:app --host 0.0.0.0 --port 8000"]
+# On SIGTERM uvicorn stops accepting connections and lets requests in flight finish for up to
+# 25 s (inside Kubernetes' default 30 s grace period; use `docker stop -t 30`), then exits 0
+# (exec: uvicorn is PID 1). Logs: one JSON object per line on stderr (LOG_FORMAT=json).
+CMD ["sh", "-c", "alembic -c migrations/alembic.ini upgrade head && exec uvicorn service.main:app --host 0.0.0.0 --port 8000 --timeout-graceful-shutdown 25"]
