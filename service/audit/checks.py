@@ -10,7 +10,7 @@ import polars as pl
 from service.audit import findings as F
 from service.audit.context import AuditContext
 from service.audit.evaluate import AWARDED, ITEM, KEY
-from service.engine.polars_decide import ENTITLED, REC, SHARE
+from service.engine.polars_decide import ENTITLED, REC, SEQ, SHARE
 from service.money import to_fen
 
 UNIT_KEYS = ["program_id", "round", "applicant_uscc"]
@@ -36,6 +36,7 @@ def duplicates(ctx: AuditContext, keys: pl.DataFrame) -> pl.DataFrame:
     if first.height == 0:
         return F.empty()
     later = keys.join(first, on=["program_id", KEY]).filter(pl.col(REC) != pl.col("_rec"))
+    later = later.with_columns(_item_label(ctx, later).alias(ITEM))
     other = (pl.col("applicant_uscc") != pl.col("_uscc")).fill_null(False)
     where_zh = pl.concat_str(
         pl.col(ITEM),
@@ -64,6 +65,20 @@ def duplicates(ctx: AuditContext, keys: pl.DataFrame) -> pl.DataFrame:
     if same.height:
         out.append(_claims(ctx, same, "claimed_twice", where_zh, where_en))
     return pl.concat(out)
+
+
+def _item_label(ctx: AuditContext, keys: pl.DataFrame) -> pl.Expr:
+    """``patents[2] ZL…``: the item's list and place in its award, and its key (as
+    ``award_findings.item_label`` labels the items of one award)."""
+    lists: dict[str, str] = {}
+    for program_id in keys["program_id"].unique().drop_nulls().to_list():
+        cp = ctx.compiled(str(program_id))
+        group = cp.main_group if cp is not None else None
+        lists[str(program_id)] = group.group.list_name if group is not None else ""
+    name = pl.col("program_id").replace_strict(lists, default="", return_dtype=pl.String)
+    return pl.concat_str(
+        name, pl.lit("["), pl.col(SEQ).cast(pl.String), pl.lit("] "), pl.col(KEY).fill_null("")
+    )
 
 
 def _claims(
@@ -279,7 +294,8 @@ def _pool(
 
 
 def program_totals(units: pl.DataFrame) -> pl.DataFrame:
-    """Per program: awards, units, total awarded and total allowed (recomputed, or capped)."""
+    """Per program: awards, total awarded and total allowed (recomputed, or capped). Sums, so
+    that the totals of partitions add up; units (distinct applicants) are counted apart."""
     allowed = pl.coalesce(
         pl.col(ENTITLED),
         pl.min_horizontal(pl.col(AWARDED), pl.col("cap")),
@@ -287,7 +303,26 @@ def program_totals(units: pl.DataFrame) -> pl.DataFrame:
     )
     return units.group_by("program_id").agg(
         pl.len().alias("awards"),
-        pl.col("applicant_uscc").n_unique().alias("units"),
         pl.col(AWARDED).sum().alias(AWARDED),
         allowed.sum().alias("allowed"),
     )
+
+
+def unit_pairs(units: pl.DataFrame) -> pl.DataFrame:
+    """The distinct (program, applicant) pairs of some awards; an unknown applicant is one."""
+    return units.select("program_id", "applicant_uscc").unique()
+
+
+def unit_counts(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Units per program from pairs that hold every award of their applicants."""
+    return (
+        pairs.unique()
+        .group_by("program_id")
+        .agg(pl.col("applicant_uscc").n_unique().cast(pl.Int64).alias("units"))
+    )
+
+
+def once_units(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
+    """The awards of programs that fund an applicant once (all ``funded_twice`` reads)."""
+    once = [p.id for p in ctx.book.programs.values() if p.once_per_applicant is not None]
+    return units.filter(pl.col("program_id").is_in(once) & pl.col("applicant_uscc").is_not_null())

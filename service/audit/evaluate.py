@@ -19,7 +19,6 @@ from service.audit.award_findings import (
     condition_findings,
     group_findings,
     item_findings,
-    item_label,
 )
 from service.audit.context import AuditContext
 from service.engine.polars_decide import (
@@ -62,7 +61,7 @@ DUP_COLUMNS: dict[str, pl.DataType] = {
     "applicant_uscc": pl.String(),
     "applicant_name": pl.String(),
     KEY: pl.String(),
-    ITEM: pl.String(),
+    SEQ: pl.Int64(),  # the item's label (``patents[2] ZL…``) is made for findings only
     SHARE: pl.Int64(),
 }
 
@@ -301,7 +300,5 @@ def _keys(
     items = items.filter(pl.col(key).is_not_null() & ~pl.col(DUP)).drop(
         [c for c in parents.columns if c != REC and c in items.columns]
     )
-    items = items.join(parents, on=REC, how="left").with_columns(
-        pl.col(key).alias(KEY), item_label(cg).alias(ITEM)
-    )
+    items = items.join(parents, on=REC, how="left").with_columns(pl.col(key).alias(KEY))
     return _conform(items, DUP_COLUMNS)

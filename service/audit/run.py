@@ -276,6 +276,8 @@ class Runner:
 
     def _awards(self, spill: Spill) -> pl.DataFrame:
         second = Spill(spill.parts)
+        totals: list[pl.DataFrame] = []
+        units: list[pl.DataFrame] = []
         try:
             for part in range(spill.parts):
                 records = spill.get("records", part)
@@ -290,16 +292,23 @@ class Runner:
                     items if items is not None else pl.DataFrame(schema={REC: pl.String()}),
                 )
                 self.found += result.findings
-                # Awards by applicant (once per applicant, totals); those of programs with a
-                # quota by round (quotas); item keys by key (duplicates): each check then sees
-                # whole groups, partition by partition.
-                second.put("units", result.units, ["program_id", "applicant_uscc"])
+                # Totals are summed here; what the checks across awards need goes on, compact,
+                # to partitions that each hold whole groups: the awards of once-per-applicant
+                # programs by applicant, those of programs with a quota by round, the
+                # (program, applicant) pairs by applicant (units), item keys by key (duplicates).
+                if result.units.height:
+                    totals.append(checks.program_totals(result.units))
+                second.put(
+                    "units",
+                    checks.once_units(self.ctx, result.units),
+                    ["program_id", "applicant_uscc"],
+                )
                 second.put(
                     "quota", checks.quota_units(self.ctx, result.units), ["program_id", "round"]
                 )
+                second.put("pairs", checks.unit_pairs(result.units), ["applicant_uscc"])
                 second.put("keys", result.keys, [KEY])
                 self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
-            totals: list[pl.DataFrame] = []
             for part in range(second.parts):
                 keys = second.get("keys", part)
                 if keys is not None:
@@ -307,23 +316,31 @@ class Runner:
                 awards = second.get("units", part)
                 if awards is not None:
                     self.found.append(checks.funded_twice(self.ctx, awards))
-                    totals.append(checks.program_totals(awards))
+                pairs = second.get("pairs", part)
+                if pairs is not None:
+                    units.append(checks.unit_counts(pairs))
                 quota = second.get("quota", part)
                 if quota is not None:
                     self.found.append(checks.quotas(self.ctx, checks.units_of(quota)))
         finally:
             second.close()
-        if not totals:
+        if not totals or not units:
             return _programs_schema()
+        counted = (
+            pl.concat(units, how="vertical_relaxed")
+            .group_by("program_id")
+            .agg(pl.col("units").sum().cast(pl.UInt32))
+        )
         summed = (
             pl.concat(totals, how="vertical_relaxed")
             .group_by("program_id")
             .agg(
-                pl.col("awards").sum(),
-                pl.col("units").sum(),
+                pl.col("awards").sum().cast(pl.UInt32),
                 pl.col(AWARDED).sum(),
                 pl.col("allowed").sum(),
             )
+            .join(counted, on="program_id", how="left", nulls_equal=True)
+            .select("program_id", "awards", "units", AWARDED, "allowed")
             .filter(pl.col("program_id").is_not_null())
         )
         self.found.append(checks.pools(self.ctx, summed))
