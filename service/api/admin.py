@@ -16,7 +16,7 @@ from service.api.openapi import json_body
 from service.auth.guard import require
 from service.auth.roles import Role
 from service.db import disqualifications as repo
-from service.db.models import Disqualification, as_utc
+from service.db.models import MAX_ID, Disqualification, as_utc
 from service.schemas.body import decode_json, validate_body
 from service.schemas.types import USCC
 
@@ -26,7 +26,9 @@ router = APIRouter(
     dependencies=[Depends(require(Role.admin))],
 )
 
-EntryId = Annotated[int, Path(ge=1, description="名单条目编号 / list entry id", examples=[1])]
+EntryId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="名单条目编号 / list entry id", examples=[1])
+]
 
 
 class DisqualificationAdd(BaseModel):

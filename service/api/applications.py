@@ -16,6 +16,7 @@ from service.api.openapi import REF, examples, json_body
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
 from service.db import applications as repo
+from service.db.models import MAX_ID
 from service.errors import InvalidRequest, NotBound, NotFound
 from service.schemas.body import decode_json, error_detail, path_of, validate_body
 from service.schemas.forms import FORMS
@@ -24,7 +25,9 @@ from service.schemas.results import CalculateResult
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
-ApplicationId = Annotated[int, Path(ge=1, description="申报编号 / application id", examples=[1])]
+ApplicationId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="申报编号 / application id", examples=[1])
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -61,7 +64,10 @@ class ApplicationSubmission(BaseModel):
         ),
     ]
     round_id: int | None = Field(
-        default=None, ge=1, description="所属评审轮次 / the funding round it is submitted to"
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="所属评审轮次 / the funding round it is submitted to",
     )
 
 

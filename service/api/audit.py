@@ -200,5 +200,7 @@ async def audit(
             )
         except UnreadableInput as exc:
             raise UnreadableAudit(str(exc)) from exc
+        except UnicodeDecodeError as exc:  # a binary file sent as CSV or JSON Lines
+            raise UnreadableAudit(f"not text in any known encoding ({exc.reason})") from exc
         report: dict[str, Any] = report_json(rt.book, result)
     return JSONResponse(report)

@@ -15,11 +15,12 @@ from service.api.openapi import json_body
 from service.auth import keys
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
+from service.db.models import MAX_ID
 from service.schemas.body import decode_json, validate_body
 
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
-KeyId = Annotated[int, Path(ge=1, description="密钥编号 / key id", examples=[1])]
+KeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="密钥编号 / key id", examples=[1])]
 
 
 class KeyCreate(BaseModel):

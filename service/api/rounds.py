@@ -15,6 +15,7 @@ from service.api.openapi import json_body
 from service.auth.guard import require
 from service.auth.roles import Role
 from service.db import rounds as repo
+from service.db.models import MAX_ID
 from service.errors import InvalidRequest
 from service.money import fmt
 from service.rules.program import Program
@@ -25,7 +26,7 @@ router = APIRouter(
     prefix="/v1/rounds", tags=["rounds"], dependencies=[Depends(require(Role.reviewer))]
 )
 
-RoundId = Annotated[int, Path(ge=1, description="轮次编号 / round id", examples=[1])]
+RoundId = Annotated[int, Path(ge=1, le=MAX_ID, description="轮次编号 / round id", examples=[1])]
 Tier = Annotated[int, Field(ge=1, le=99)]
 
 

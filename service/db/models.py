@@ -24,6 +24,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 TZ = sa.DateTime(timezone=True)
+MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger ones cannot exist
 
 
 def utcnow() -> datetime:
