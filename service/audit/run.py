@@ -15,7 +15,9 @@ memory follows the partition size, not the file size.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Container
+from collections import deque
+from collections.abc import Callable, Container, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from service.audit.applications import LIST, expand
 from service.audit.columns import Column, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, KEY, evaluate
-from service.audit.parse import parse
+from service.audit.parse import Parsed, parse
 from service.audit.readers import Table, UnreadableInput, open_table
 from service.audit.spill import Spill
 from service.audit.summary import audit_summary
@@ -36,6 +38,23 @@ from service.engine.polars_decide import REC, SEQ
 from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
+WORKERS = 2  # this machine's cores: parsing and reading overlap with the rest
+AHEAD = 2  # chunks (pass 1) and partitions (pass 2) read ahead of the one being worked on
+
+
+class _Serial(Executor):
+    """Runs each task when it is submitted (an audit without a pool)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to whoever asks for the result, as a pool does
+            future.set_exception(exc)
+        return future
+
+
+_SERIAL = _Serial()
 RECORD_FIELDS = ("program_id", AWARDED, "applicant_uscc", "application", "awarded_on")
 
 
@@ -137,8 +156,11 @@ def _unreadable_rows(src: str, raw: pl.DataFrame) -> pl.DataFrame:
 
 
 class Runner:
-    def __init__(self, ctx: AuditContext, progress: Progress | None = None) -> None:
+    def __init__(
+        self, ctx: AuditContext, progress: Progress | None = None, pool: Executor | None = None
+    ) -> None:
         self.ctx = ctx
+        self.pool = pool or _SERIAL
         self.progress = progress or (lambda fraction, rows: None)
         self.found: list[pl.DataFrame] = []
         self.rows = 0
@@ -159,22 +181,45 @@ class Runner:
                 f"{table.name}: detail rows need the award id (award_id / 奖补编号)"
             )
         self.ctx.item_columns |= {c.key for c in first if c.level == "item"}
+        # Chunks are read here and parsed AHEAD in the pool while the one before is split and
+        # spilled: polars works outside the GIL, so reading, parsing and spilling share the cores.
+        pending: deque[tuple[pl.DataFrame, list[Column], Future[Parsed]]] = deque()
+
+        def take() -> None:
+            raw, columns, parsed = pending.popleft()
+            self._chunk(table, raw, columns, parsed.result(), spill, details, summary)
+            start, width = share
+            self.progress(start + width * table.progress["done"], self.rows)
+
         for raw in table.chunks:
             columns = headers.known([c for c in raw.columns if c != "row"])
             self.ctx.item_columns |= {c.key for c in columns if c.level == "item"}
-            parsed = parse(raw, columns)
-            typed = parsed.frame.with_columns(pl.lit(table.name).alias("src"))
-            self.found.append(_problems(table.name, typed, parsed.problems))
-            self.found.append(_unreadable_rows(table.name, raw))
-            self.rows += raw.height
-            if summary:
-                self.summary_rows.append(typed)
-            else:
-                self._split(typed, columns, spill, details)
-            start, width = share
-            self.progress(start + width * table.progress["done"], self.rows)
+            pending.append((raw, columns, self.pool.submit(parse, raw, columns)))
+            if len(pending) > AHEAD:
+                take()
+        while pending:
+            take()
         self.found += headers.found
         return summary
+
+    def _chunk(
+        self,
+        table: Table,
+        raw: pl.DataFrame,
+        columns: list[Column],
+        parsed: Parsed,
+        spill: Spill,
+        details: bool,
+        summary: bool,
+    ) -> None:
+        typed = parsed.frame.with_columns(pl.lit(table.name).alias("src"))
+        self.found.append(_problems(table.name, typed, parsed.problems))
+        self.found.append(_unreadable_rows(table.name, raw))
+        self.rows += raw.height
+        if summary:
+            self.summary_rows.append(typed)
+        else:
+            self._split(typed, columns, spill, details)
 
     def _split(
         self, typed: pl.DataFrame, columns: list[Column], spill: Spill, details: bool
@@ -279,9 +324,7 @@ class Runner:
         totals: list[pl.DataFrame] = []
         units: list[pl.DataFrame] = []
         try:
-            for part in range(spill.parts):
-                records = spill.get("records", part)
-                items = spill.get("items", part)
+            for part, (records, items) in enumerate(self._read_ahead(spill, ("records", "items"))):
                 if records is None and items is None:
                     continue
                 result = evaluate(
@@ -309,17 +352,15 @@ class Runner:
                 second.put("pairs", checks.unit_pairs(result.units), ["applicant_uscc"])
                 second.put("keys", result.keys, [KEY])
                 self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
-            for part in range(second.parts):
-                keys = second.get("keys", part)
+            for keys, awards, pairs, quota in self._read_ahead(
+                second, ("keys", "units", "pairs", "quota")
+            ):
                 if keys is not None:
                     self.found.append(checks.duplicates(self.ctx, keys))
-                awards = second.get("units", part)
                 if awards is not None:
                     self.found.append(checks.funded_twice(self.ctx, awards))
-                pairs = second.get("pairs", part)
                 if pairs is not None:
                     units.append(checks.unit_counts(pairs))
-                quota = second.get("quota", part)
                 if quota is not None:
                     self.found.append(checks.quotas(self.ctx, checks.units_of(quota)))
         finally:
@@ -345,6 +386,23 @@ class Runner:
         )
         self.found.append(checks.pools(self.ctx, summed))
         return self._with_limits(summed)
+
+    def _read_ahead(
+        self, spill: Spill, kinds: tuple[str, ...]
+    ) -> Iterator[list[pl.DataFrame | None]]:
+        """The partitions in order, each as one frame per kind; the next one is read from disk
+        in the pool while this one is worked on (one ahead: memory holds two at most)."""
+
+        def read(part: int) -> list[pl.DataFrame | None]:
+            return [spill.get(kind, part) for kind in kinds]
+
+        ahead: deque[Future[list[pl.DataFrame | None]]] = deque()
+        for part in range(spill.parts):
+            if not ahead:
+                ahead.append(self.pool.submit(read, part))
+            if part + 1 < spill.parts:
+                ahead.append(self.pool.submit(read, part + 1))
+            yield ahead.popleft().result()
 
     def _with_limits(self, totals: pl.DataFrame) -> pl.DataFrame:
         known = set(self.ctx.book.programs)
@@ -393,4 +451,5 @@ def run_audit(
     ctx = AuditContext(book, disqualified, options)
     table = open_table(records, options.chunk_rows)
     detail_table = open_table(details, options.chunk_rows) if details is not None else None
-    return Runner(ctx, progress).run(table, detail_table)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="audit") as pool:
+        return Runner(ctx, progress, pool).run(table, detail_table)
