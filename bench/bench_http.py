@@ -49,7 +49,15 @@ def serve(module: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
             "warning",
         ],
         cwd=cwd,
-        env={"PYTHONPATH": f"{ROOT}:{cwd}", "PATH": "/usr/bin:/bin", "RULES_DIR": str(ROOT / "rules")},
+        env={
+            "PYTHONPATH": f"{ROOT}:{cwd}",
+            "PATH": "/usr/bin:/bin",
+            "RULES_DIR": str(ROOT / "rules"),
+            "DATABASE_URL": f"sqlite:///{cwd / 'bench.db'}",
+            "AUTO_MIGRATE": "true",
+            "ANONYMOUS_REQUESTS_PER_MINUTE": "0",  # the load is one anonymous client
+            "LOG_LEVEL": "WARNING",
+        },
     )
     for _ in range(100):
         try:

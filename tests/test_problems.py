@@ -125,3 +125,14 @@ def test_the_openapi_document_declares_problems(small: tuple[FastAPI, TestClient
         assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
     rounds = doc["paths"]["/v1/rounds"]["post"]
     assert {"401", "403"} <= set(rounds["responses"]) and rounds["x-roles"] == ["reviewer"]
+
+
+def test_a_misspelt_query_parameter_is_422(small: tuple[FastAPI, TestClient]) -> None:
+    app, client = small
+    key = make_key(app, Role.admin)
+    path = "/v1/admin/disqualifications"
+    ok = client.get(f"{path}?include_removed=true", headers={"X-API-Key": key})
+    assert ok.status_code == 200
+    typo = client.get(f"{path}?include_remove=true", headers={"X-API-Key": key})
+    body = problem(typo, 422, "invalid_request")
+    assert [d["path"] for d in body["detail"]] == ["include_remove"]
