@@ -52,14 +52,15 @@ UNIT_COLUMNS: dict[str, pl.DataType] = {
     ENTITLED: pl.Int64(),
     "cap": pl.Int64(),
 }
+COMPACT = ("src", "program_id", "applicant_uscc", "applicant_name")  # categorical in the keys
 DUP_COLUMNS: dict[str, pl.DataType] = {
-    "src": pl.String(),
+    "src": pl.Categorical(),
     "row": pl.Int64(),
     REC: pl.String(),
-    "program_id": pl.String(),
+    "program_id": pl.Categorical(),
     "award_id": pl.String(),
-    "applicant_uscc": pl.String(),
-    "applicant_name": pl.String(),
+    "applicant_uscc": pl.Categorical(),
+    "applicant_name": pl.Categorical(),
     KEY: pl.String(),
     SEQ: pl.Int64(),  # the item's label (``patents[2] ZL…``) is made for findings only
     SHARE: pl.Int64(),
@@ -296,9 +297,15 @@ def _keys(
     key = cg.distinct_key
     if key not in items.columns:
         return pl.DataFrame(schema=DUP_COLUMNS)
-    parents = decided.select(REC, "program_id", "award_id", "applicant_uscc", "applicant_name")
+    # Who claimed each key travels to the checks across awards as categoricals: an award's
+    # strings would otherwise be copied to every one of its items (and to disk).
+    parents = decided.select(
+        REC, "award_id", *(pl.col(c).cast(pl.Categorical) for c in COMPACT if c != "src")
+    )
     items = items.filter(pl.col(key).is_not_null() & ~pl.col(DUP)).drop(
         [c for c in parents.columns if c != REC and c in items.columns]
     )
-    items = items.join(parents, on=REC, how="left").with_columns(pl.col(key).alias(KEY))
+    items = items.join(parents, on=REC, how="left").with_columns(
+        pl.col(key).alias(KEY), pl.col("src").cast(pl.Categorical)
+    )
     return _conform(items, DUP_COLUMNS)
