@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.transport.asgi import ASGI_TRANSPORT
-from schemathesis.transport.requests import text_serializer
+from schemathesis.transport.requests import REQUESTS_TRANSPORT, text_serializer
 
 from service.auth.roles import ALL_APPLICANTS, Role
 from service.main import create_app
@@ -33,7 +33,8 @@ CHECKS = [
 
 schema = schemathesis.openapi.from_path(OPENAPI)
 # The audit takes JSON Lines as its body: sent as the text it is.
-ASGI_TRANSPORT.serializer("application/x-ndjson")(text_serializer)
+for transport in (REQUESTS_TRANSPORT, ASGI_TRANSPORT):
+    transport.serializer("application/x-ndjson")(text_serializer)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from service.auth.roles import Principal, Role
 from service.db import applications as repo
 from service.db.models import MAX_ID
 from service.errors import InvalidRequest, NotBound, NotFound
+from service.observability import count_evaluation
 from service.schemas.body import decode_json, error_detail, path_of, validate_body
 from service.schemas.forms import FORMS
 from service.schemas.forms import Application as Form
@@ -203,6 +204,8 @@ async def submit_application(
         return _record(rt, stored.id, portal), replayed
 
     record, replayed = await run_in_threadpool(work)
+    if not replayed:
+        count_evaluation(request.app, program.id, record["evaluation"]["eligible"])
     return JSONResponse(
         record, status_code=201, headers={"Idempotent-Replayed": json.dumps(replayed)}
     )
@@ -230,11 +233,13 @@ def get_application(application_id: ApplicationId, rt: RuntimeDep, reader: Reade
     responses={**RESPONSES, 409: {"description": "按现行表单已存内容无效 / no longer valid"}},
 )
 def reevaluate_application(
-    application_id: ApplicationId, rt: RuntimeDep, reader: Reader
+    application_id: ApplicationId, request: Request, rt: RuntimeDep, reader: Reader
 ) -> JSONResponse:
     _record(rt, application_id, reader)  # 404 unless the caller may see it
     repo.reevaluate(rt.db, _rules(rt), rt.program, application_id)
-    return JSONResponse(_record(rt, application_id, reader), status_code=201)
+    record = _record(rt, application_id, reader)
+    count_evaluation(request.app, record["program_id"], record["evaluation"]["eligible"])
+    return JSONResponse(record, status_code=201)
 
 
 @router.post(
