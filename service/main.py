@@ -37,6 +37,11 @@ DESCRIPTION = """
 
 Rules-as-code for Shanghai's IP and tech-transfer subsidy programs: eligibility, awards and
 disbursement, each reason tied to its article. Amounts are CNY strings with two decimals.
+
+项目目录、资格核验与金额计算无需密钥；其余接口需要API密钥：点击 Authorize，填入 X-API-Key。
+错误均为 RFC 9457 问题详情（中英文）。 / The catalogue, check and calculate need no key; the
+other operations need an API key: click Authorize and enter your X-API-Key. Errors are RFC 9457
+problem details, in Chinese and English.
 """
 
 
