@@ -173,6 +173,41 @@ def test_partitions_spilled_to_disk_give_the_same_findings(book: RuleBook) -> No
     assert zh.meta["partitions"] > 1 and found(zh) == ZH_EXPECTED
 
 
+def test_spill_keeps_whole_groups_in_file_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partitions on disk are blocks appended to one file each: every row comes back once, in
+    the partition of its key, in the order it was put, whatever the blocks and columns."""
+    from service.audit.spill import Spill
+
+    monkeypatch.setattr(Spill, "FLUSH_BYTES", 2_000)
+    spill = Spill(4)
+    put = []
+    try:
+        for chunk in range(6):
+            frame = pl.DataFrame(
+                {
+                    "rec": [f"A{(chunk * 7 + i) % 23}" for i in range(40)],
+                    "row": [chunk * 40 + i for i in range(40)],
+                    f"fact{chunk % 2}": [f"v{i}" for i in range(40)],
+                }
+            )
+            spill.put("items", frame, ["rec"])
+            put.append(frame)
+        parts = [spill.get("items", part) for part in range(4)]
+    finally:
+        spill.close()
+    everything = pl.concat(put, how="diagonal")
+    got = [p for p in parts if p is not None]
+    assert sum(p.height for p in got) == everything.height
+    seen: set[str] = set()
+    for p in got:
+        assert p["row"].is_sorted()  # file order
+        recs = set(p["rec"].to_list())
+        assert not recs & seen  # a key lives in one partition only
+        seen |= recs
+        expected = everything.filter(pl.col("rec").is_in(list(recs))).sort("row")
+        assert p.select(expected.columns).equals(expected)
+
+
 def test_csv_blocks_cut_between_records_only(book: RuleBook, tmp_path: Path) -> None:
     """Quoted names with newlines and commas, CRLF line ends, blocks of 64 KB: every record
     is read whole, with its own row number."""

@@ -21,9 +21,11 @@ class AuditOptions:
     issue_within_days: int = ISSUE_WITHIN_DAYS
     # 第二十一条's tier amounts are set per round: an auditor may give the round's amounts.
     tier_amounts: dict[int, Decimal] | None = None
-    chunk_rows: int = 200_000
-    # Above this input size, rows are spilled to disk in partitions so memory stays flat.
-    partition_bytes: int = 96 * 1024 * 1024
+    chunk_rows: int = 100_000
+    # Above this input size, rows are spilled to disk in partitions of about this much input,
+    # whatever the file's size: memory follows the partition, not the file (measured: 32 MB
+    # holds a run of 250k to 2M awards near 0.6-0.7 GB; 96 MB grew from 0.8 to 1.3 GB).
+    partition_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass

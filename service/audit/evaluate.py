@@ -221,8 +221,14 @@ def _split_items(cp: CompiledProgram, items: pl.DataFrame) -> dict[str, pl.DataF
     out: dict[str, pl.DataFrame] = {}
     if items.height == 0:
         return out
+    if LIST not in items.columns:  # detail rows only: all are items of the main list
+        if main is not None:
+            out[main.group.list_name] = _ordinal(items.sort([REC, "row"]))
+        return out
+    # Items of an application (its JSON body) have their list and order; detail rows have none.
     lst = items[LIST].fill_null(main.group.list_name if main else "")
-    items = items.with_columns(lst.alias(LIST))
+    seq = items[SEQ].fill_null(0) if SEQ in items.columns else pl.lit(0, dtype=pl.Int64)
+    items = items.with_columns(lst.alias(LIST), seq.alias(SEQ))
     for cg in cp.groups:
         part = items.filter(pl.col(LIST) == cg.group.list_name)
         if part.height:

@@ -96,8 +96,17 @@ def build(frame: pl.DataFrame, kind: str, **columns: pl.Expr | str | int | None)
             expr = pl.col("src")
         else:
             expr = pl.lit(None, dtype=dtype)
+        if dtype == pl.String():
+            expr = _owned(expr.cast(dtype))
         exprs.append(expr.cast(dtype).alias(name))
     return frame.select(exprs)
+
+
+def _owned(text: pl.Expr) -> pl.Expr:
+    """Text in buffers of its own. A column taken as it is keeps the whole column it was
+    filtered from alive (polars' strings are views): a few findings would hold every partition's
+    names and ids until the end of the run, and memory would grow with the file."""
+    return pl.concat_str(text, pl.lit(""))
 
 
 def yuan(fen: pl.Expr) -> pl.Expr:

@@ -108,8 +108,8 @@ def write_json(book: RuleBook, result: AuditResult, path: Path) -> None:
         out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2])
         out.write(',\n "findings": [\n')
         findings = _export(result.findings)
-        for start in range(0, findings.height, 100_000):
-            lines = findings.slice(start, 100_000).write_ndjson().rstrip("\n")
+        for start in range(0, findings.height, 20_000):
+            lines = findings.slice(start, 20_000).write_ndjson().rstrip("\n")
             if start:
                 out.write(",\n")
             out.write(lines.replace("\n", ",\n"))

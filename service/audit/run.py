@@ -26,7 +26,7 @@ import polars as pl
 
 from service.audit import checks
 from service.audit import findings as F
-from service.audit.applications import LIST, expand
+from service.audit.applications import expand
 from service.audit.columns import Column, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, KEY, evaluate
@@ -34,7 +34,7 @@ from service.audit.parse import Parsed, parse
 from service.audit.readers import Table, UnreadableInput, open_table
 from service.audit.spill import Spill
 from service.audit.summary import audit_summary
-from service.engine.polars_decide import REC, SEQ
+from service.engine.polars_decide import REC
 from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
@@ -242,8 +242,6 @@ class Runner:
                 "row",
                 REC,
                 *item_keys,
-                pl.lit(None, dtype=pl.String).alias(LIST),
-                pl.lit(0, dtype=pl.Int64).alias(SEQ),
             )
             spill.put("items", items, [REC])
         if details:

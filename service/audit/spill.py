@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,16 +19,18 @@ KEEP = {REC, SEQ, LIST, "recognised_on", *UNIT_COLUMNS, *DUP_COLUMNS}
 
 class Spill:
     """Partitions of frames: in memory for one partition; beyond, buffered in memory and
-    written as Arrow IPC files of a few tens of MB (many small files cost more than the data)."""
+    appended, a block of a few MB at a time, to one file per kind and partition (Arrow IPC
+    blocks whose places are kept here): a file per block made the run's cost grow with the
+    square of the input (as many blocks per flush as partitions, flushes as the input grows)."""
 
     FLUSH_BYTES = 48 * 1024 * 1024
 
     def __init__(self, parts: int) -> None:
         self.parts = max(1, parts)
         self._memory: dict[tuple[str, int], list[pl.DataFrame]] = {}
+        self._blocks: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._buffered = 0.0
         self._folder = Path(tempfile.mkdtemp(prefix="audit-")) if self.parts > 1 else None
-        self._count = 0
 
     def put(self, kind: str, frame: pl.DataFrame | None, by: list[str]) -> None:
         if frame is None or frame.height == 0:
@@ -40,34 +43,50 @@ class Spill:
             c for c in frame.columns if c not in KEEP and frame[c].null_count() == frame.height
         ]
         frame = frame.drop(blank)
-        part = (pl.struct(by).hash(seed=7) % self.parts).alias("_part")
-        for (index,), piece in frame.with_columns(part).partition_by("_part", as_dict=True).items():
-            piece = piece.drop("_part")
-            self._memory.setdefault((kind, int(index)), []).append(piece)
-            self._buffered += piece.estimated_size()
+        # Rows in partition order, then one slice per partition (no copy): partition_by and
+        # dropping its column cost a query each, per partition and chunk.
+        part = frame.select(pl.struct(by).hash(seed=7) % self.parts).to_series()
+        # Ordered by partition, then file order (the key is unique: any sort keeps that order).
+        position = pl.int_range(0, frame.height, dtype=pl.UInt64, eager=True)
+        frame = frame[(part.cast(pl.UInt64) * (1 << 32) + position).arg_sort()]
+        sizes = [0] * self.parts
+        for index, size in part.value_counts().iter_rows():
+            sizes[index] = size
+        start = 0
+        for index, size in enumerate(sizes):
+            if size:
+                piece = frame.slice(start, size)
+                self._memory.setdefault((kind, index), []).append(piece)
+                self._buffered += piece.estimated_size()
+                start += size
         if self._buffered > self.FLUSH_BYTES:
             self._flush()
 
-    def _flush(self) -> None:
+    def _path(self, kind: str, index: int) -> Path:
         assert self._folder is not None
+        return self._folder / f"{kind}-{index}.arrow"
+
+    def _flush(self) -> None:
         for (kind, index), frames in self._memory.items():
             if not frames:
                 continue
-            self._count += 1
-            folder = self._folder / kind / str(index)
-            folder.mkdir(parents=True, exist_ok=True)
-            block = pl.concat(frames, how="diagonal_relaxed")
-            block.write_ipc(folder / f"{self._count:08d}.arrow", compression="uncompressed")
+            block = io.BytesIO()
+            pl.concat(frames, how="diagonal_relaxed").write_ipc(block, compression="uncompressed")
+            with self._path(kind, index).open("ab") as fh:
+                start = fh.tell()
+                fh.write(block.getbuffer())
+            self._blocks.setdefault((kind, index), []).append((start, block.tell()))
             frames.clear()
         self._buffered = 0.0
 
     def get(self, kind: str, part: int) -> pl.DataFrame | None:
         frames = []
-        if self._folder is not None:
-            folder = self._folder / kind / str(part)
-            files = sorted(folder.glob("*.arrow")) if folder.is_dir() else []
-            frames = [pl.read_ipc(f) for f in files]
-            shutil.rmtree(folder, ignore_errors=True)
+        blocks = self._blocks.pop((kind, part), [])
+        if blocks:
+            path = self._path(kind, part)
+            data = memoryview(path.read_bytes())
+            frames = [pl.read_ipc(io.BytesIO(data[start : start + size])) for start, size in blocks]
+            path.unlink()
         frames += self._memory.pop((kind, part), [])
         return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
