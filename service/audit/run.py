@@ -322,34 +322,17 @@ class Runner:
         totals: list[pl.DataFrame] = []
         units: list[pl.DataFrame] = []
         try:
-            for part, (records, items) in enumerate(self._read_ahead(spill, ("records", "items"))):
-                if records is None and items is None:
+            # Two partitions are read and evaluated at once in the pool (the cores); their
+            # results are taken in order, so the findings do not depend on the timing.
+            ahead: deque[Future[_Partition | None]] = deque()
+            for part in range(spill.parts):
+                ahead.append(self.pool.submit(self._partition, spill, part))
+                if len(ahead) < WORKERS and part + 1 < spill.parts:
                     continue
-                result = evaluate(
-                    self.ctx,
-                    records
-                    if records is not None
-                    else pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()}),
-                    items if items is not None else pl.DataFrame(schema={REC: pl.String()}),
-                )
-                self.found += result.findings
-                # Totals are summed here; what the checks across awards need goes on, compact,
-                # to partitions that each hold whole groups: the awards of once-per-applicant
-                # programs by applicant, those of programs with a quota by round, the
-                # (program, applicant) pairs by applicant (units), item keys by key (duplicates).
-                if result.units.height:
-                    totals.append(checks.program_totals(result.units))
-                second.put(
-                    "units",
-                    checks.once_units(self.ctx, result.units),
-                    ["program_id", "applicant_uscc"],
-                )
-                second.put(
-                    "quota", checks.quota_units(self.ctx, result.units), ["program_id", "round"]
-                )
-                second.put("pairs", checks.unit_pairs(result.units), ["applicant_uscc"])
-                second.put("keys", result.keys, [KEY])
+                self._take(ahead.popleft().result(), second, totals)
                 self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
+            while ahead:
+                self._take(ahead.popleft().result(), second, totals)
             for keys, awards, pairs, quota in self._read_ahead(
                 second, ("keys", "units", "pairs", "quota")
             ):
@@ -384,6 +367,44 @@ class Runner:
         )
         self.found.append(checks.pools(self.ctx, summed))
         return self._with_limits(summed)
+
+    def _partition(self, spill: Spill, part: int) -> _Partition | None:
+        """One partition evaluated, and what the checks across awards need of it."""
+        records = spill.get("records", part)
+        items = spill.get("items", part)
+        if records is None and items is None:
+            return None
+        result = evaluate(
+            self.ctx,
+            records
+            if records is not None
+            else pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()}),
+            items if items is not None else pl.DataFrame(schema={REC: pl.String()}),
+        )
+        units = result.units
+        return _Partition(
+            result.findings,
+            checks.program_totals(units) if units.height else None,
+            checks.once_units(self.ctx, units),
+            checks.quota_units(self.ctx, units),
+            checks.unit_pairs(units),
+            result.keys,
+        )
+
+    def _take(self, done: _Partition | None, second: Spill, totals: list[pl.DataFrame]) -> None:
+        # Totals are summed here; what the checks across awards need goes on, compact, to
+        # partitions that each hold whole groups: the awards of once-per-applicant programs by
+        # applicant, those of programs with a quota by round, the (program, applicant) pairs by
+        # applicant (units), item keys by key (duplicates).
+        if done is None:
+            return
+        self.found += done.findings
+        if done.totals is not None:
+            totals.append(done.totals)
+        second.put("units", done.once, ["program_id", "applicant_uscc"])
+        second.put("quota", done.quota, ["program_id", "round"])
+        second.put("pairs", done.pairs, ["applicant_uscc"])
+        second.put("keys", done.keys, [KEY])
 
     def _read_ahead(
         self, spill: Spill, kinds: tuple[str, ...]
@@ -420,6 +441,16 @@ class Runner:
             .otherwise(allowed)
         )
         return out.with_columns(allowed.alias("allowed")).sort("program_id")
+
+
+@dataclass
+class _Partition:
+    findings: list[pl.DataFrame]
+    totals: pl.DataFrame | None
+    once: pl.DataFrame
+    quota: pl.DataFrame
+    pairs: pl.DataFrame
+    keys: pl.DataFrame
 
 
 def _programs_schema() -> pl.DataFrame:
