@@ -11,6 +11,7 @@ import html
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -254,8 +255,16 @@ def write_all(book: RuleBook, result: AuditResult, folder: Path) -> dict[str, Pa
         "json": folder / "report.json",
         "html": folder / "summary.html",
     }
-    write_csv(result, paths["csv"])
-    write_xlsx(book, result, paths["xlsx"])
-    write_json(book, result, paths["json"])
-    paths["html"].write_text(render_html(book, result), encoding="utf-8")
+    # Four files, written side by side (polars writes outside the GIL; the .xlsx is mostly
+    # Python): a failure in one is raised here.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="audit-out") as pool:
+        html_text = render_html(book, result)
+        jobs: list[Future[Any]] = [
+            pool.submit(write_xlsx, book, result, paths["xlsx"]),
+            pool.submit(write_csv, result, paths["csv"]),
+            pool.submit(write_json, book, result, paths["json"]),
+            pool.submit(paths["html"].write_text, html_text, encoding="utf-8"),
+        ]
+        for job in jobs:
+            job.result()
     return paths

@@ -130,10 +130,9 @@ def _repeats(judged: pl.DataFrame, key: str) -> pl.Series:
     first in ``seq`` order counts). Found among the few (application, key) pairs that repeat, so
     that a batch of millions of distinct items costs one hash pass."""
     pair = pl.struct(REC, key)
-    candidates = judged.with_row_index("_i").filter(
-        pl.col(OK) & pl.col(key).is_not_null() & pair.is_duplicated()
-    )
-    out = pl.Series(DUP, [False] * judged.height, dtype=pl.Boolean)
+    candidates = judged.with_row_index("_i").filter(pl.col(key).is_duplicated())  # cheap, first
+    candidates = candidates.filter(pl.col(OK) & pl.col(key).is_not_null() & pair.is_duplicated())
+    out = pl.repeat(False, judged.height, dtype=pl.Boolean, eager=True).alias(DUP)
     if candidates.height:
         later = candidates.sort(SEQ).filter(~pair.is_first_distinct())["_i"]
         out = out.scatter(later, True)

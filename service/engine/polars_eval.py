@@ -34,8 +34,6 @@ DTYPES: dict[str, pl.DataType] = {
 }
 
 
-
-
 def facts_frame(rows: list[dict[str, Any]], refs: list[Ref]) -> pl.DataFrame:
     """Fact dicts (``Facts.app`` or one item each) as a frame with one column per fact."""
     schema = {ref.key: DTYPES[ref.spec.kind] for ref in refs}
