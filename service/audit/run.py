@@ -30,7 +30,7 @@ from service.audit.applications import expand
 from service.audit.columns import Column, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, KEY, evaluate
-from service.audit.parse import Parsed, parse
+from service.audit.parse import parse
 from service.audit.readers import Table, UnreadableInput, open_table
 from service.audit.spill import Spill
 from service.audit.summary import audit_summary
@@ -181,20 +181,28 @@ class Runner:
                 f"{table.name}: detail rows need the award id (award_id / 奖补编号)"
             )
         self.ctx.item_columns |= {c.key for c in first if c.level == "item"}
-        # Chunks are read here and parsed AHEAD in the pool while the one before is split and
-        # spilled: polars works outside the GIL, so reading, parsing and spilling share the cores.
-        pending: deque[tuple[pl.DataFrame, list[Column], Future[Parsed]]] = deque()
+        # Chunks are read here; each is parsed, split and cut into partitions AHEAD in the pool,
+        # and its pieces are added to the spill here, in file order: polars works outside the
+        # GIL, so reading, parsing and spilling share the cores.
+        pending: deque[tuple[int, Future[_Chunk]]] = deque()
 
         def take() -> None:
-            raw, columns, parsed = pending.popleft()
-            self._chunk(table, raw, columns, parsed.result(), spill, details, summary)
+            height, job = pending.popleft()
+            chunk = job.result()
+            self.found += chunk.found
+            self.rows += height
+            if chunk.summary is not None:
+                self.summary_rows.append(chunk.summary)
+            for kind, pieces in chunk.pieces:
+                spill.add(kind, pieces)
             start, width = share
             self.progress(start + width * table.progress["done"], self.rows)
 
         for raw in table.chunks:
             columns = headers.known([c for c in raw.columns if c != "row"])
             self.ctx.item_columns |= {c.key for c in columns if c.level == "item"}
-            pending.append((raw, columns, self.pool.submit(parse, raw, columns)))
+            job = self.pool.submit(self._chunk, table.name, raw, columns, spill, details, summary)
+            pending.append((raw.height, job))
             if len(pending) > AHEAD:
                 take()
         while pending:
@@ -204,26 +212,32 @@ class Runner:
 
     def _chunk(
         self,
-        table: Table,
+        name: str,
         raw: pl.DataFrame,
         columns: list[Column],
-        parsed: Parsed,
         spill: Spill,
         details: bool,
         summary: bool,
-    ) -> None:
-        typed = parsed.frame.with_columns(pl.lit(table.name).alias("src"))
-        self.found.append(_problems(table.name, typed, parsed.problems))
-        self.found.append(_unreadable_rows(table.name, raw))
-        self.rows += raw.height
+    ) -> _Chunk:
+        """One chunk parsed, its problems found, its rows split and cut into partitions (no
+        state is changed here: chunks are worked on side by side)."""
+        parsed = parse(raw, columns)
+        typed = parsed.frame.with_columns(pl.lit(name).alias("src"))
+        out = _Chunk([_problems(name, typed, parsed.problems), _unreadable_rows(name, raw)])
         if summary:
-            self.summary_rows.append(typed)
+            out.summary = typed
         else:
-            self._split(typed, columns, spill, details)
+            for kind, frame in self._split(typed, columns, details, out.found):
+                out.pieces.append((kind, spill.pieces(frame, [REC])))
+        return out
 
     def _split(
-        self, typed: pl.DataFrame, columns: list[Column], spill: Spill, details: bool
-    ) -> None:
+        self,
+        typed: pl.DataFrame,
+        columns: list[Column],
+        details: bool,
+        found: list[pl.DataFrame],
+    ) -> list[tuple[str, pl.DataFrame | None]]:
         by_row = pl.concat_str(
             pl.lit("#"), pl.col("src"), pl.lit(":"), pl.col("row").cast(pl.String)
         )
@@ -234,27 +248,22 @@ class Runner:
         else:
             rec = pl.coalesce(pl.col("award_id"), by_row)
         typed = typed.with_columns(rec.alias(REC))
+        out: list[tuple[str, pl.DataFrame | None]] = []
         item_keys = [c.key for c in columns if c.level == "item"]
         if item_keys:
             is_item = pl.any_horizontal(*(pl.col(k).is_not_null() for k in item_keys))
-            items = typed.filter(is_item).select(
-                "src",
-                "row",
-                REC,
-                *item_keys,
-            )
-            spill.put("items", items, [REC])
+            out.append(("items", typed.filter(is_item).select("src", "row", REC, *item_keys)))
         if details:
-            return
+            return out
         present = [c for c in RECORD_FIELDS if c in typed.columns]
         if not present:
-            return
+            return out
         records = typed.filter(pl.any_horizontal(*(pl.col(c).is_not_null() for c in present)))
         records = records.drop(item_keys)
         records, json_items, problems = expand(self.ctx, records)
-        self.found.append(problems)
-        spill.put("records", records, [REC])
-        spill.put("items", json_items, [REC])
+        found.append(problems)
+        out += [("records", records), ("items", json_items)]
+        return out
 
     def run(self, records: Table, details: Table | None = None) -> AuditResult:
         started = time.perf_counter()
@@ -441,6 +450,13 @@ class Runner:
             .otherwise(allowed)
         )
         return out.with_columns(allowed.alias("allowed")).sort("program_id")
+
+
+@dataclass
+class _Chunk:
+    found: list[pl.DataFrame]
+    summary: pl.DataFrame | None = None  # the rows of a program-summary file
+    pieces: list[tuple[str, list[tuple[int, pl.DataFrame]]]] = field(default_factory=list)
 
 
 @dataclass

@@ -34,32 +34,41 @@ class Spill:
         self._folder = Path(tempfile.mkdtemp(prefix="audit-")) if self.parts > 1 else None
 
     def put(self, kind: str, frame: pl.DataFrame | None, by: list[str]) -> None:
+        self.add(kind, self.pieces(frame, by))
+
+    def pieces(self, frame: pl.DataFrame | None, by: list[str]) -> list[tuple[int, pl.DataFrame]]:
+        """``frame`` cut into one piece per partition (by a hash of ``by``), rows in file order.
+        Changes nothing here: chunks can be cut side by side, then added in order."""
         if frame is None or frame.height == 0:
-            return
+            return []
         if self._folder is None:
-            self._memory.setdefault((kind, 0), []).append(frame)
-            return
+            return [(0, frame)]
         # Fact columns with no value in this chunk (items of the other programs) are not written.
         blank = [
             c for c in frame.columns if c not in KEEP and frame[c].null_count() == frame.height
         ]
         frame = frame.drop(blank)
-        # Rows in partition order, then one slice per partition (no copy): partition_by and
-        # dropping its column cost a query each, per partition and chunk.
         part = frame.select(pl.struct(by).hash(seed=7) % self.parts).to_series()
-        # Ordered by partition, then file order (the key is unique: any sort keeps that order).
+        # Ordered by partition, then file order (the key is unique: any sort keeps that order),
+        # then one slice per partition (no copy): partition_by and dropping its column cost a
+        # query each, per partition and chunk.
         position = pl.int_range(0, frame.height, dtype=pl.UInt64, eager=True)
         frame = frame[(part.cast(pl.UInt64) * (1 << 32) + position).arg_sort()]
         sizes = [0] * self.parts
         for index, size in part.value_counts().iter_rows():
             sizes[index] = size
-        start = 0
+        out, start = [], 0
         for index, size in enumerate(sizes):
             if size:
-                piece = frame.slice(start, size)
-                self._memory.setdefault((kind, index), []).append(piece)
-                self._buffered += piece.estimated_size()
+                out.append((index, frame.slice(start, size)))
                 start += size
+        return out
+
+    def add(self, kind: str, pieces: list[tuple[int, pl.DataFrame]]) -> None:
+        for index, piece in pieces:
+            self._memory.setdefault((kind, index), []).append(piece)
+            if self._folder is not None:
+                self._buffered += piece.estimated_size()
         if self._buffered > self.FLUSH_BYTES:
             self._flush()
 
