@@ -55,6 +55,8 @@ class _Serial(Executor):
 
 
 _SERIAL = _Serial()
+UNIT_BY = ["program_id", "applicant_uscc"]
+QUOTA_BY = ["program_id", "round"]
 RECORD_FIELDS = ("program_id", AWARDED, "applicant_uscc", "application", "awarded_on")
 
 
@@ -335,7 +337,7 @@ class Runner:
             # results are taken in order, so the findings do not depend on the timing.
             ahead: deque[Future[_Partition | None]] = deque()
             for part in range(spill.parts):
-                ahead.append(self.pool.submit(self._partition, spill, part))
+                ahead.append(self.pool.submit(self._partition, spill, second, part))
                 if len(ahead) < WORKERS and part + 1 < spill.parts:
                     continue
                 self._take(ahead.popleft().result(), second, totals)
@@ -377,8 +379,11 @@ class Runner:
         self.found.append(checks.pools(self.ctx, summed))
         return self._with_limits(summed)
 
-    def _partition(self, spill: Spill, part: int) -> _Partition | None:
-        """One partition evaluated, and what the checks across awards need of it."""
+    def _partition(self, spill: Spill, second: Spill, part: int) -> _Partition | None:
+        """One partition evaluated, and what the checks across awards need of it, cut into the
+        second partitions: whole groups each (once-per-applicant awards by applicant, those of
+        programs with a quota by round, (program, applicant) pairs by applicant for the units,
+        item keys by key for duplicates)."""
         records = spill.get("records", part)
         items = spill.get("items", part)
         if records is None and items is None:
@@ -394,26 +399,23 @@ class Runner:
         return _Partition(
             result.findings,
             checks.program_totals(units) if units.height else None,
-            checks.once_units(self.ctx, units),
-            checks.quota_units(self.ctx, units),
-            checks.unit_pairs(units),
-            result.keys,
+            [
+                ("units", second.pieces(checks.once_units(self.ctx, units), UNIT_BY)),
+                ("quota", second.pieces(checks.quota_units(self.ctx, units), QUOTA_BY)),
+                ("pairs", second.pieces(checks.unit_pairs(units), ["applicant_uscc"])),
+                ("keys", second.pieces(result.keys, [KEY])),
+            ],
         )
 
     def _take(self, done: _Partition | None, second: Spill, totals: list[pl.DataFrame]) -> None:
-        # Totals are summed here; what the checks across awards need goes on, compact, to
-        # partitions that each hold whole groups: the awards of once-per-applicant programs by
-        # applicant, those of programs with a quota by round, the (program, applicant) pairs by
-        # applicant (units), item keys by key (duplicates).
+        # Partitions are taken in order: findings and spilled rows do not depend on timing.
         if done is None:
             return
         self.found += done.findings
         if done.totals is not None:
             totals.append(done.totals)
-        second.put("units", done.once, ["program_id", "applicant_uscc"])
-        second.put("quota", done.quota, ["program_id", "round"])
-        second.put("pairs", done.pairs, ["applicant_uscc"])
-        second.put("keys", done.keys, [KEY])
+        for kind, pieces in done.pieces:
+            second.add(kind, pieces)
 
     def _read_ahead(
         self, spill: Spill, kinds: tuple[str, ...]
@@ -463,10 +465,7 @@ class _Chunk:
 class _Partition:
     findings: list[pl.DataFrame]
     totals: pl.DataFrame | None
-    once: pl.DataFrame
-    quota: pl.DataFrame
-    pairs: pl.DataFrame
-    keys: pl.DataFrame
+    pieces: list[tuple[str, list[tuple[int, pl.DataFrame]]]]
 
 
 def _programs_schema() -> pl.DataFrame:
