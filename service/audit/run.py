@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,17 +344,13 @@ class Runner:
                 self.progress(0.6 + 0.3 * (part + 1) / spill.parts, self.rows)
             while ahead:
                 self._take(ahead.popleft().result(), second, totals)
-            for keys, awards, pairs, quota in self._read_ahead(
-                second, ("keys", "units", "pairs", "quota")
-            ):
-                if keys is not None:
-                    self.found.append(checks.duplicates(self.ctx, keys))
-                if awards is not None:
-                    self.found.append(checks.funded_twice(self.ctx, awards))
-                if pairs is not None:
-                    units.append(checks.unit_counts(pairs))
-                if quota is not None:
-                    self.found.append(checks.quotas(self.ctx, checks.units_of(quota)))
+            across: deque[Future[tuple[list[pl.DataFrame], pl.DataFrame | None]]] = deque()
+            for part in range(second.parts):
+                across.append(self.pool.submit(self._across, second, part))
+                if len(across) >= WORKERS:
+                    self._take_across(across.popleft().result(), units)
+            while across:
+                self._take_across(across.popleft().result(), units)
         finally:
             second.close()
         if not totals or not units:
@@ -417,22 +413,29 @@ class Runner:
         for kind, pieces in done.pieces:
             second.add(kind, pieces)
 
-    def _read_ahead(
-        self, spill: Spill, kinds: tuple[str, ...]
-    ) -> Iterator[list[pl.DataFrame | None]]:
-        """The partitions in order, each as one frame per kind; the next one is read from disk
-        in the pool while this one is worked on (one ahead: memory holds two at most)."""
+    def _across(self, second: Spill, part: int) -> tuple[list[pl.DataFrame], pl.DataFrame | None]:
+        """The checks across awards on one second partition (whole groups): findings, and the
+        units (distinct applicants) per program."""
+        found = []
+        keys = second.get("keys", part)
+        if keys is not None:
+            found.append(checks.duplicates(self.ctx, keys))
+        awards = second.get("units", part)
+        if awards is not None:
+            found.append(checks.funded_twice(self.ctx, awards))
+        quota = second.get("quota", part)
+        if quota is not None:
+            found.append(checks.quotas(self.ctx, checks.units_of(quota)))
+        pairs = second.get("pairs", part)
+        return found, None if pairs is None else checks.unit_counts(pairs)
 
-        def read(part: int) -> list[pl.DataFrame | None]:
-            return [spill.get(kind, part) for kind in kinds]
-
-        ahead: deque[Future[list[pl.DataFrame | None]]] = deque()
-        for part in range(spill.parts):
-            if not ahead:
-                ahead.append(self.pool.submit(read, part))
-            if part + 1 < spill.parts:
-                ahead.append(self.pool.submit(read, part + 1))
-            yield ahead.popleft().result()
+    def _take_across(
+        self, done: tuple[list[pl.DataFrame], pl.DataFrame | None], units: list[pl.DataFrame]
+    ) -> None:
+        found, counted = done
+        self.found += found
+        if counted is not None:
+            units.append(counted)
 
     def _with_limits(self, totals: pl.DataFrame) -> pl.DataFrame:
         known = set(self.ctx.book.programs)
