@@ -133,7 +133,7 @@ SHAPES: dict[str, list[str | None]] = {
 }
 
 
-@pytest.mark.parametrize("blank_share", [0.0, 0.7])
+@pytest.mark.parametrize("blank_share", [0.0, 0.7, 1.0])
 @pytest.mark.parametrize("distinct", [False, True])
 def test_parse_reads_every_cell_as_the_general_expression(
     book: RuleBook, blank_share: float, distinct: bool

@@ -287,7 +287,10 @@ def _column(raw: pl.DataFrame, column: Column) -> pl.Series:
     applicants) is read once per distinct value."""
     cells = raw[column.header]
     blank = cells.null_count()
-    if blank == cells.len() or (blank * 2 > cells.len() and cells.len() >= 2048):
+    if blank == cells.len():  # nothing to read (a column of another program's items)
+        dtype = _read(cells.clear(), column).dtype
+        return pl.repeat(None, cells.len(), dtype=dtype, eager=True).alias(column.key)
+    if blank * 2 > cells.len() and cells.len() >= 2048:
         filled = cells.is_not_null()
         values = _column(pl.DataFrame([cells.filter(filled)]), column)
         out = pl.repeat(None, cells.len(), dtype=values.dtype, eager=True)
