@@ -39,7 +39,7 @@ from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
 WORKERS = 2  # this machine's cores: parsing and reading overlap with the rest
-AHEAD = 2  # chunks (pass 1) and partitions (pass 2) read ahead of the one being worked on
+AHEAD = 2  # chunks (pass 1) read and worked on ahead of the one being spilled
 
 
 class _Serial(Executor):
