@@ -83,15 +83,19 @@ def _round() -> dict[str, Any]:
     return {"program_id": "ipa2022-art20", "name": f"第{next(_serial)}批"}
 
 
-def _listing(w: World) -> int:
-    """A fresh 第二十六条 entry (for a removal to remove)."""
-    body = {
+def _listing_body() -> dict[str, str]:
+    """A 第二十六条 entry for an organisation never listed before."""
+    return {
         "uscc": uscc(50_000 + next(_serial)),
         "reason": "测试",
         "decided_on": "2023-05-10",
         "added_by": "tests",
     }
-    response = w.as_("admin", "POST", "/v1/admin/disqualifications", json=body)
+
+
+def _listing(w: World) -> int:
+    """A fresh 第二十六条 entry (for a removal to remove)."""
+    response = w.as_("admin", "POST", "/v1/admin/disqualifications", json=_listing_body())
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -223,17 +227,7 @@ OPS = [
         "POST",
         "/v1/admin/disqualifications",
         only({"admin": 201}),
-        lambda w, c: w.as_(
-            c,
-            "POST",
-            "/v1/admin/disqualifications",
-            json={
-                "uscc": uscc(60_000 + next(_serial)),
-                "reason": "测试",
-                "decided_on": "2023-05-10",
-                "added_by": "tests",
-            },
-        ),
+        lambda w, c: w.as_(c, "POST", "/v1/admin/disqualifications", json=_listing_body()),
     ),
     Op(
         "POST",
