@@ -166,10 +166,17 @@ def test_gb18030_csv(book: RuleBook, tmp_path: Path) -> None:
 def test_partitions_spilled_to_disk_give_the_same_findings(book: RuleBook) -> None:
     """Large inputs are split into partitions on disk: the findings must not depend on it."""
     whole = audit(book, "awards_en.csv", "items_en.csv")
-    spilled = audit(book, "awards_en.csv", "items_en.csv", chunk_rows=2, partition_bytes=200)
+    spilled = audit(
+        book,
+        "awards_en.csv",
+        "items_en.csv",
+        chunk_rows=2,
+        partition_bytes=200,
+        layout="partitions",
+    )
     assert spilled.meta["partitions"] > 1
     assert found(spilled) == found(whole)
-    zh = audit(book, "awards_zh.csv", chunk_rows=3, partition_bytes=300)
+    zh = audit(book, "awards_zh.csv", chunk_rows=3, partition_bytes=300, layout="partitions")
     assert zh.meta["partitions"] > 1 and found(zh) == ZH_EXPECTED
 
 

@@ -26,6 +26,9 @@ class AuditOptions:
     # whatever the file's size: memory follows the partition, not the file (measured: 32 MB
     # holds a run of 250k to 2M awards near 0.6-0.7 GB; 96 MB grew from 0.8 to 1.3 GB).
     partition_bytes: int = 32 * 1024 * 1024
+    # "auto": files in award order are read side by side with no partitions, others in
+    # partitions (service.audit.run); "partitions": always in partitions.
+    layout: str = "auto"
 
 
 @dataclass

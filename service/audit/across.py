@@ -1,0 +1,173 @@
+"""The checks across awards, fed batch by batch and run at the end of the pass.
+
+Each batch of evaluated awards (whole awards with all their items) gives what the checks
+across awards need of it:
+- program totals and the distinct (program, applicant) pairs: small, kept in memory;
+- the awards of programs that fund an applicant once, or have a quota: few, kept on disk;
+- every item key (patents, loans, contracts) for the duplicate checks: many. Each key's hash
+  (8 bytes) is kept in memory and its row goes to disk; at the end only hashes seen twice are
+  looked up there, and the duplicates among them are decided on the keys themselves.
+Memory follows the hashes (8 bytes an item) and the applicants, not the rows of the file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from service.audit import checks
+from service.audit import findings as F
+from service.audit.context import AuditContext
+from service.audit.evaluate import AWARDED, KEY, Evaluated
+
+HASH = "_hash"
+SEED = 11
+SPILLED = ("keys", "once", "quota")
+
+
+@dataclass
+class Cut:
+    """One evaluated batch, as the checks across awards keep it."""
+
+    findings: list[pl.DataFrame]
+    totals: pl.DataFrame | None = None
+    pairs: pl.DataFrame | None = None
+    hashes: pl.Series | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+class Across:
+    def __init__(self, ctx: AuditContext) -> None:
+        self.ctx = ctx
+        self.folder = Path(tempfile.mkdtemp(prefix="audit-across-"))
+        self.cuts: list[Cut] = []
+
+    def cut(self, result: Evaluated, number: int) -> Cut:
+        """What batch ``number`` gives the checks across awards (its rows written to files of
+        its own, so batches are cut side by side)."""
+        units, ctx = result.units, self.ctx
+        out = Cut(result.findings)
+        if units.height:
+            out.totals = _own(checks.program_totals(units))
+            out.pairs = checks.unit_pairs(units).with_columns(pl.all().cast(pl.Categorical))
+        keys = result.keys
+        if keys.height:
+            keys = keys.with_columns(pl.col(KEY).hash(SEED).alias(HASH))
+            out.hashes = keys[HASH]
+        for kind, frame in (
+            ("keys", keys),
+            ("once", checks.once_units(ctx, units)),
+            ("quota", checks.quota_units(ctx, units)),
+        ):
+            if frame.height:
+                path = self.folder / f"{kind}-{number}.arrow"
+                frame.write_ipc(path, compression="lz4")
+                out.files[kind] = path
+        return out
+
+    def add(self, cut: Cut) -> list[pl.DataFrame]:
+        """Keeps a batch's part; returns its findings about single awards."""
+        findings, cut.findings = cut.findings, []
+        self.cuts.append(cut)
+        return findings
+
+    def finish(self) -> tuple[list[pl.DataFrame], pl.DataFrame]:
+        """The findings across awards, and per program: awards, units, awarded, allowed, pool."""
+        found = []
+        if (keys := self._repeated_keys()).height:
+            found.append(checks.duplicates(self.ctx, keys))
+        if (once := self._read("once")).height:
+            found.append(checks.funded_twice(self.ctx, once))
+        if (quota := self._read("quota")).height:
+            found.append(checks.quotas(self.ctx, checks.units_of(quota)))
+        totals = [c.totals for c in self.cuts if c.totals is not None]
+        pairs = [c.pairs for c in self.cuts if c.pairs is not None]
+        if not totals or not pairs:
+            return found, programs_schema()
+        counted = checks.unit_counts(
+            pl.concat(pairs).with_columns(pl.all().cast(pl.String))
+        ).with_columns(pl.col("units").cast(pl.UInt32))
+        summed = (
+            pl.concat(totals, how="vertical_relaxed")
+            .group_by("program_id")
+            .agg(
+                pl.col("awards").sum().cast(pl.UInt32),
+                pl.col(AWARDED).sum(),
+                pl.col("allowed").sum(),
+            )
+            .join(counted, on="program_id", how="left", nulls_equal=True)
+            .select("program_id", "awards", "units", AWARDED, "allowed")
+            .filter(pl.col("program_id").is_not_null())
+        )
+        found.append(checks.pools(self.ctx, summed))
+        return found, with_limits(self.ctx, summed)
+
+    def _repeated_keys(self) -> pl.DataFrame:
+        """The rows of every key whose hash is seen twice (the duplicates, and the rare keys
+        that share a hash with another: ``checks.duplicates`` compares the keys themselves)."""
+        hashes = [c.hashes for c in self.cuts if c.hashes is not None]
+        if not hashes:
+            return F.empty()
+        every = pl.concat(hashes)
+        repeated = every.filter(every.is_duplicated()).unique()
+        if repeated.len() == 0:
+            return F.empty()
+        return self._read("keys", pl.col(HASH).is_in(repeated.implode())).drop(HASH)
+
+    def _read(self, kind: str, where: pl.Expr | None = None) -> pl.DataFrame:
+        frames = []
+        for c in self.cuts:
+            if kind in c.files:
+                scan = pl.scan_ipc(c.files[kind])
+                frames.append((scan if where is None else scan.filter(where)).collect())
+        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _own(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text in buffers of its own (see findings._owned): kept to the end, it must not hold a
+    whole batch's column alive."""
+    return frame.with_columns(
+        pl.concat_str(pl.col(c), pl.lit("")).alias(c)
+        for c, t in frame.schema.items()
+        if t == pl.String()
+    )
+
+
+def with_limits(ctx: AuditContext, totals: pl.DataFrame) -> pl.DataFrame:
+    """Program totals with their pool, whether the rules know them, and what was allowed."""
+    known = set(ctx.book.programs)
+    pools = {p: checks.pool_fen(ctx, p) for p in totals["program_id"].to_list()}
+    out = totals.with_columns(
+        pl.col("program_id")
+        .replace_strict(pools, default=None, return_dtype=pl.Int64)
+        .alias("pool"),
+        pl.col("program_id").is_in(list(known)).alias("known"),
+    )
+    allowed = pl.when(~pl.col("known")).then(pl.lit(0, dtype=pl.Int64)).otherwise(pl.col("allowed"))
+    allowed = (
+        pl.when(pl.col("pool").is_not_null() & allowed.is_not_null())
+        .then(pl.min_horizontal(allowed, pl.col("pool")))
+        .otherwise(allowed)
+    )
+    return out.with_columns(allowed.alias("allowed")).sort("program_id")
+
+
+def programs_schema() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "program_id": pl.String(),
+            "awards": pl.UInt32(),
+            "units": pl.UInt32(),
+            AWARDED: pl.Int64(),
+            "allowed": pl.Int64(),
+            "pool": pl.Int64(),
+            "known": pl.Boolean(),
+        }
+    )

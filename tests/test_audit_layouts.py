@@ -1,0 +1,153 @@
+"""The two ways an audit reads its files give the same findings: side by side in batches of
+whole awards when the files are in award order (as bureaus export them), in partitions on disk
+otherwise, and falling back from the first to the second when a file turns out of order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.audit.context import AuditOptions
+from service.audit.ordered import NotInOrder, batches
+from service.audit.run import AuditResult, run_audit
+from service.rules.loader import RuleBook
+from tests.conftest import DISQUALIFIED_USCC
+
+FIXTURES = Path(__file__).parent / "audit_fixtures"
+CASES = [
+    ("awards_zh.csv", None),  # an award's items on its continuation rows
+    ("awards_zh.xlsx", None),
+    ("awards_en.csv", "items_en.csv"),  # a detail file, with an orphan item at its end
+    ("awards.jsonl", None),  # applications with their items
+]
+
+
+def audit(book: RuleBook, records: Path, details: Path | None, **options: object) -> AuditResult:
+    return run_audit(
+        book,
+        records,
+        details,
+        disqualified={DISQUALIFIED_USCC},
+        options=AuditOptions(**options),  # type: ignore[arg-type]
+    )
+
+
+def same(a: AuditResult, b: AuditResult) -> None:
+    assert a.findings.height > 0
+    assert a.findings.equals(b.findings)  # every column, in the same (total) order
+    assert a.programs.equals(b.programs)
+
+
+@pytest.mark.parametrize(("records", "details"), CASES)
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
+def test_award_order_and_partitions_agree(
+    book: RuleBook, records: str, details: str | None, chunk_rows: int
+) -> None:
+    files = (FIXTURES / records, FIXTURES / details if details else None)
+    ordered = audit(book, *files, chunk_rows=chunk_rows)
+    assert ordered.meta["layout"] == "award_order"
+    partitioned = audit(
+        book, *files, chunk_rows=chunk_rows, layout="partitions", partition_bytes=300
+    )
+    assert partitioned.meta["layout"] == "partitions" and partitioned.meta["partitions"] > 1
+    same(ordered, partitioned)
+
+
+def _lines(name: str) -> tuple[str, list[str]]:
+    header, *rows = (FIXTURES / name).read_text("utf-8").splitlines()
+    return header, rows
+
+
+@pytest.mark.parametrize("where", ["early", "last"])
+def test_a_file_out_of_order_is_audited_in_partitions(
+    book: RuleBook, tmp_path: Path, where: str
+) -> None:
+    """An item of E1 moved after E2's, or to the end of the detail file: found on the second
+    chunk, or only at the last one, after batches were evaluated; either way the audit starts
+    again in partitions and finds what an audit in partitions finds."""
+    header, rows = _lines("items_en.csv")
+    moved = rows[1:4] + rows[:1] + rows[4:] if where == "early" else rows[1:] + rows[:1]
+    items = tmp_path / "items.csv"
+    items.write_text("\n".join([header, *moved]) + "\n", encoding="utf-8")
+    records = FIXTURES / "awards_en.csv"
+    result = audit(book, records, items, chunk_rows=2)
+    assert result.meta["layout"] == "partitions"
+    same(result, audit(book, records, items, chunk_rows=2, layout="partitions"))
+    # The moved loan is still E1's: outside its window, as in the file in order.
+    assert ("E1", "item_outside_window") in set(
+        result.findings.select("award_id", "kind").iter_rows()
+    )
+
+
+def test_awards_without_ids_are_in_order(book: RuleBook, tmp_path: Path) -> None:
+    """A file with no award ids: each row is an award of its own, read in batches."""
+    path = tmp_path / "no_ids.csv"
+    header, rows = _lines("awards_zh.csv")
+    path.write_text(
+        "\n".join([header.split(",", 1)[1], *(r.split(",", 1)[1] for r in rows)]) + "\n",
+        encoding="utf-8",
+    )
+    ordered = audit(book, path, None, chunk_rows=2)
+    assert ordered.meta["layout"] == "award_order"
+    same(ordered, audit(book, path, None, chunk_rows=2, layout="partitions"))
+
+
+def _chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
+    for start in range(0, frame.height, size):
+        yield frame.slice(start, size)
+
+
+def _file(ids: list[str | None], name: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"row": range(len(ids)), "id": ids, "file": [name] * len(ids)},
+        schema={"row": pl.Int64(), "id": pl.String(), "file": pl.String()},
+    )
+
+
+award_ids = st.lists(st.sampled_from(["A1", "A2", "B", "B1", "C", " C ", "", None]), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    awards=award_ids,
+    items=award_ids,
+    award_chunk=st.integers(1, 7),
+    item_chunk=st.integers(1, 7),
+)
+def test_batches_hold_whole_awards(
+    awards: list[str | None], items: list[str | None], award_chunk: int, item_chunk: int
+) -> None:
+    """Any two files sorted by award id, cut into any chunks: the batches give back every row
+    once, in file order, and all rows and items of an award (ids compared without surrounding
+    blanks; blank ids are awards of their own) are in the same batch."""
+
+    def key(i: str | None) -> str:
+        return (i or "").strip()
+
+    awards, items = sorted(awards, key=key), sorted(items, key=key)
+    a, b = _file(awards, "awards"), _file(items, "items")
+    seen = lambda raw: "id"  # noqa: E731
+    out = list(
+        batches(("awards", _chunks(a, award_chunk), seen), ("items", _chunks(b, item_chunk), seen))
+    )
+    records = [pl.concat(x.records) if x.records else a.clear() for x in out]
+    details = [pl.concat(x.items) if x.items else b.clear() for x in out]
+    assert pl.concat([a.clear(), *records]).equals(a)
+    assert pl.concat([b.clear(), *details]).equals(b)
+    home: dict[str, int] = {}
+    for number, batch in enumerate(zip(records, details, strict=True)):
+        for frame in batch:
+            for award in frame["id"].to_list():
+                if key(award):
+                    assert home.setdefault(key(award), number) == number
+
+
+def test_batches_refuse_ids_that_go_down() -> None:
+    a = _file(["A1", "A2", "A3", "A0"], "awards")
+    with pytest.raises(NotInOrder):
+        list(batches(("awards", _chunks(a, 3), lambda raw: "id"), None))
