@@ -122,6 +122,7 @@ def test_api_multipart_upload_with_details(audit_client: TestClient) -> None:
     assert {"above_entitlement", "claimed_by_two_applicants", "funded_twice"} <= kinds
     e2 = next(f for f in report["findings"] if f["award_id"] == "E2")
     assert e2["amount_at_stake"] == "0.44" and e2["article"] == "第二十条"
+    assert report["layout"] == "award_order"  # both files are sorted by award id
 
 
 def test_api_excel_upload(audit_client: TestClient) -> None:

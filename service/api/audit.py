@@ -80,6 +80,10 @@ class AuditReport(BaseModel):
     level: str = Field(description="records | program_summary")
     inputs: list[str]
     rows_read: int
+    layout: str = Field(
+        description="award_order: 文件按奖补编号排序，逐批读取 / files in award order, read side "
+        "by side | partitions: 按奖补分区落盘 / rows partitioned by award on disk | summary"
+    )
     partitions: int
     seconds: float
     clean: bool

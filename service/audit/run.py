@@ -41,7 +41,7 @@ from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
 WORKERS = 2  # this machine's cores: reading, parsing and evaluating overlap
-AHEAD = 2  # batches worked on in the pool ahead of the one being taken
+AHEAD = 1  # batches worked on in the pool ahead of the one being taken (2: +20% memory, no faster)
 NO_RECORDS = pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()})
 NO_ITEMS = pl.DataFrame(schema={REC: pl.String()})
 
