@@ -238,6 +238,8 @@ class Runner:
             rows.append(self._read(files.records, files.headers, _joined(batch.records)))
         if batch.items and files.details is not None and files.detail_headers is not None:
             rows.append(self._read(files.details, files.detail_headers, _joined(batch.items), True))
+        batch.records.clear()  # the text is typed: let it go before evaluating
+        batch.items.clear()
         records = next((r.records for r in rows if r.records is not None), None)
         items = [i for r in rows for i in r.items if i.height]
         result = evaluate(
