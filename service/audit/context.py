@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from service.audit.parse import Memo
 from service.engine.polars_decide import CompiledProgram, compile_program
 from service.rules.loader import RuleBook
 
@@ -39,6 +40,8 @@ class AuditContext:
     # Item columns (fact keys) the input has: a program's items are known when it has some.
     item_columns: set[str] = field(default_factory=set)
     _compiled: dict[str, CompiledProgram] = field(default_factory=dict)
+    # Cells already read, per column (service.audit.parse): values repeat from chunk to chunk.
+    memo: Memo = field(default_factory=dict)
 
     def compiled(self, program_id: str) -> CompiledProgram | None:
         program = self.book.get(program_id)

@@ -217,6 +217,8 @@ class Parsed:
 _MONEY_SHAPE = r"^[0-9]{1,15}\.[0-9]{2}$"
 _DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 FEW = 16  # distinct values mapped back by comparisons; more, by a hash lookup
+MEMO_LIMIT = 200_000  # distinct values of a column remembered across chunks, at most
+Memo = dict[str, tuple[pl.Series, pl.Series]]  # column: values read so far, and their readings
 
 
 def _general(cells: pl.Series, column: Column) -> pl.Series:
@@ -256,9 +258,26 @@ def _read(cells: pl.Series, column: Column) -> pl.Series:
     return values.scatter(rest.arg_true(), _general(cells.filter(rest), column))
 
 
-def _by_distinct(cells: pl.Series, column: Column) -> pl.Series:
-    """Each distinct value read once and mapped back."""
+def _by_distinct(cells: pl.Series, column: Column, memo: Memo | None = None) -> pl.Series:
+    """Each distinct value read once and mapped back; with a memo, once per run (applicants
+    come back chunk after chunk: each USCC is checked once)."""
     distinct = cells.unique().drop_nulls()
+    if distinct.len() > FEW and memo is not None:
+        key = f"{column.key}\x00{column.header}"  # the header says 万元 or not
+        known = memo.get(key)
+        if known is None:
+            values, parsed = distinct, _read(distinct, column)
+        else:
+            new = distinct.filter(~distinct.is_in(known[0].implode()))
+            values = pl.concat([known[0], new])
+            parsed = pl.concat([known[1], _read(new, column)])
+        if values.len() <= MEMO_LIMIT:
+            # Text of its own: a view would keep each chunk's whole column alive.
+            memo[key] = (
+                values.to_frame("v").select(pl.concat_str("v", pl.lit(""))).to_series(),
+                parsed,
+            )
+        return cells.replace_strict(values, parsed, default=None, return_dtype=parsed.dtype)
     parsed = _read(distinct, column)
     if distinct.len() > FEW:
         return cells.replace_strict(distinct, parsed, default=None, return_dtype=parsed.dtype)
@@ -281,7 +300,7 @@ def _costly(column: Column) -> bool:
     return column.spec.kind not in ("json", "str") or column.spec.choices is not None
 
 
-def _column(raw: pl.DataFrame, column: Column) -> pl.Series:
+def _column(raw: pl.DataFrame, column: Column, memo: Memo | None = None) -> pl.Series:
     """One column typed. Blank cells are skipped (a detail file's columns are mostly blank: each
     belongs to one program); a column with few distinct values (dates, flags, kinds,
     applicants) is read once per distinct value."""
@@ -292,7 +311,7 @@ def _column(raw: pl.DataFrame, column: Column) -> pl.Series:
         return pl.repeat(None, cells.len(), dtype=dtype, eager=True).alias(column.key)
     if blank * 2 > cells.len() and cells.len() >= 2048:
         filled = cells.is_not_null()
-        values = _column(pl.DataFrame([cells.filter(filled)]), column)
+        values = _column(pl.DataFrame([cells.filter(filled)]), column, memo)
         out = pl.repeat(None, cells.len(), dtype=values.dtype, eager=True)
         return out.scatter(filled.arg_true(), values).alias(column.key)
     leaf = column.name.rsplit(".", 1)[-1]
@@ -301,7 +320,7 @@ def _column(raw: pl.DataFrame, column: Column) -> pl.Series:
         or leaf == "uscc"  # organisations repeat: each code is checked once (17 slices)
         or (cells.len() >= 2048 and _costly(column) and _few_values(cells))
     ):
-        return _by_distinct(cells, column).alias(column.key)
+        return _by_distinct(cells, column, memo).alias(column.key)
     return _read(cells, column).alias(column.key)
 
 
@@ -326,9 +345,9 @@ def _problems(raw: pl.DataFrame, column: Column, typed_cells: pl.Series) -> pl.D
     )
 
 
-def parse(raw: pl.DataFrame, columns: list[Column]) -> Parsed:
+def parse(raw: pl.DataFrame, columns: list[Column], memo: Memo | None = None) -> Parsed:
     """``raw``: a ``row`` column and string columns named by their headers."""
-    typed_columns = [_column(raw, c) for c in columns]
+    typed_columns = [_column(raw, c, memo) for c in columns]
     frame = pl.DataFrame([raw["row"], *typed_columns])
     problems = [
         p

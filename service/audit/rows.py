@@ -85,7 +85,7 @@ def read_rows(
 ) -> Rows:
     """Parse one chunk of ``src`` and split it (changes no state: chunks are read side by side).
     A detail file has items only; a program-summary file's rows are kept as they are."""
-    parsed = parse(raw, columns)
+    parsed = parse(raw, columns, ctx.memo)
     typed = parsed.frame.with_columns(pl.lit(src).alias("src"))
     out = Rows([_cell_problems(src, typed, parsed.problems), _unreadable_rows(src, raw)])
     if summary:
