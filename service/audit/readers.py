@@ -111,17 +111,21 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
         row, done = 2, 0  # the header is row 1, as a spreadsheet shows it
         with source.open("rb") as fh:
             fh.readline()
-            carry = b""
+            carry, odd = b"", False  # a record begun in the last block; odd: its quotes
             while True:
                 data = fh.read(block)
-                buffer = carry + data
-                cut = _record_end(buffer) if data else len(buffer)
-                if cut == 0 and data:
-                    carry = buffer  # one record longer than a block: read on
-                    continue
-                text, carry = buffer[:cut], buffer[cut:]
+                if data:
+                    cut = _record_end(data, odd)
+                    if cut == 0:  # one record longer than a block: read on
+                        carry, odd = carry + data, odd ^ (data.count(b'"') % 2 == 1)
+                        continue
+                    text = b"".join((carry, memoryview(data)[:cut]))  # one copy
+                    carry = data[cut:]
+                    odd = carry.count(b'"') % 2 == 1
+                else:
+                    text, carry = carry, b""
                 done += len(text)
-                if text.strip():
+                if text and not text.isspace():
                     try:
                         frame = pl.read_csv(
                             text, has_header=False, new_columns=names, schema=schema,
@@ -141,11 +145,12 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
     return table
 
 
-def _record_end(buffer: bytes) -> int:
+def _record_end(buffer: bytes, odd: bool = False) -> int:
     """Where the last complete record of ``buffer`` ends: after a newline outside quotes (an
-    even number of quote characters before it, doubled quotes included). 0: none yet."""
+    even number of quote characters before it, doubled quotes included, with ``odd`` one more
+    before the buffer). 0: none yet."""
     end = buffer.rfind(b"\n")
-    while end >= 0 and buffer.count(b'"', 0, end) % 2:
+    while end >= 0 and (buffer.count(b'"', 0, end) + odd) % 2:
         end = buffer.rfind(b"\n", 0, end)
     return end + 1
 
