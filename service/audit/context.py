@@ -22,7 +22,10 @@ class AuditOptions:
     issue_within_days: int = ISSUE_WITHIN_DAYS
     # 第二十一条's tier amounts are set per round: an auditor may give the round's amounts.
     tier_amounts: dict[int, Decimal] | None = None
-    chunk_rows: int = 100_000
+    # Rows read at a time; a batch of awards (service.audit.ordered) is about one chunk of the
+    # award file. Measured at 1M awards: 150,000 is ~5% faster than 100,000 (each batch costs
+    # ~55 ms whatever its size), peak 1.15 GB against 0.8 GB; 200,000 peaks at 1.3-1.4 GB.
+    chunk_rows: int = 150_000
     # Above this input size, rows are spilled to disk in partitions of about this much input,
     # whatever the file's size: memory follows the partition, not the file (measured: 32 MB
     # holds a run of 250k to 2M awards near 0.6-0.7 GB; 96 MB grew from 0.8 to 1.3 GB).

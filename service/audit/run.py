@@ -120,7 +120,7 @@ class Runner:
         kept = [f for f in self.found if f.height]
         findings = pl.concat(kept, how="vertical_relaxed") if kept else F.empty()
         # Sorted on every column: the same input gives the same file, whatever the timing.
-        findings = findings.sort(F.COLUMNS, nulls_last=True, maintain_order=True)
+        findings = findings.sort(F.COLUMNS, nulls_last=True)  # ties are equal rows
         meta = {
             "rules_version": self.ctx.book.version,
             "level": "program_summary" if files.summary else "records",
