@@ -119,12 +119,13 @@ class Across:
         return self._read("keys", pl.col(HASH).is_in(repeated.implode())).drop(HASH)
 
     def _read(self, kind: str, where: pl.Expr | None = None) -> pl.DataFrame:
-        frames = []
-        for c in self.cuts:
-            if kind in c.files:
-                scan = pl.scan_ipc(c.files[kind])
-                frames.append((scan if where is None else scan.filter(where)).collect())
-        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+        """The rows of every batch's file of ``kind`` (those ``where`` holds), in batch order;
+        the files are read side by side."""
+        scans = [pl.scan_ipc(c.files[kind]) for c in self.cuts if kind in c.files]
+        if not scans:
+            return pl.DataFrame()
+        rows = pl.concat(scans, how="vertical_relaxed")
+        return (rows if where is None else rows.filter(where)).collect()
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
