@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,18 +79,17 @@ class Across:
     def finish(self) -> tuple[list[pl.DataFrame], pl.DataFrame]:
         """The findings across awards, and per program: awards, units, awarded, allowed, pool."""
         found = []
-        if (keys := self._repeated_keys()).height:
-            found.append(checks.duplicates(self.ctx, keys))
-        if (once := self._read("once")).height:
-            found.append(checks.funded_twice(self.ctx, once))
-        if (quota := self._read("quota")).height:
-            found.append(checks.quotas(self.ctx, checks.units_of(quota)))
+        # The keys are looked up on disk while the rest is checked (polars frees the GIL).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-keys") as pool:
+            duplicates = pool.submit(self._duplicates)
+            found += self._by_applicant()
+            found += duplicates.result()
         totals = [c.totals for c in self.cuts if c.totals is not None]
         pairs = [c.pairs for c in self.cuts if c.pairs is not None]
         if not totals or not pairs:
             return found, programs_schema()
         counted = checks.unit_counts(
-            pl.concat(pairs).with_columns(pl.all().cast(pl.String))
+            pl.concat(pairs).unique().with_columns(pl.all().cast(pl.String))
         ).with_columns(pl.col("units").cast(pl.UInt32))
         summed = (
             pl.concat(totals, how="vertical_relaxed")
@@ -105,6 +105,19 @@ class Across:
         )
         found.append(checks.pools(self.ctx, summed))
         return found, with_limits(self.ctx, summed)
+
+    def _by_applicant(self) -> list[pl.DataFrame]:
+        """Once per applicant, and quotas (units per round)."""
+        found = []
+        if (once := self._read("once")).height:
+            found.append(checks.funded_twice(self.ctx, once))
+        if (quota := self._read("quota")).height:
+            found.append(checks.quotas(self.ctx, checks.units_of(quota)))
+        return found
+
+    def _duplicates(self) -> list[pl.DataFrame]:
+        keys = self._repeated_keys()
+        return [checks.duplicates(self.ctx, keys)] if keys.height else []
 
     def _repeated_keys(self) -> pl.DataFrame:
         """The rows of every key whose hash is seen twice (the duplicates, and the rare keys
