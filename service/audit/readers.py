@@ -121,7 +121,7 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
                         continue
                     text = b"".join((carry, memoryview(data)[:cut]))  # one copy
                     carry = data[cut:]
-                    odd = carry.count(b'"') % 2 == 1
+                    odd = b'"' in carry and carry.count(b'"') % 2 == 1
                 else:
                     text, carry = carry, b""
                 done += len(text)
@@ -150,6 +150,8 @@ def _record_end(buffer: bytes, odd: bool = False) -> int:
     even number of quote characters before it, doubled quotes included, with ``odd`` one more
     before the buffer). 0: none yet."""
     end = buffer.rfind(b"\n")
+    if not odd and b'"' not in buffer:  # no quotes at all (one fast scan): the last newline
+        return end + 1
     while end >= 0 and (buffer.count(b'"', 0, end) + odd) % 2:
         end = buffer.rfind(b"\n", 0, end)
     return end + 1
