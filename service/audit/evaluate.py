@@ -100,20 +100,26 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
         if items.height:
             out.findings.append(_orphans(items))
         return out
+    # From here on an award is keyed by its place in the batch: the joins, groups and sorts on
+    # it are on integers, not text. Its text comes back on what leaves (units, keys).
+    texts = records[REC]
+    records = records.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(REC))
     by_program: dict[str, pl.DataFrame] = {}
     if items.height:
-        # Each item gets its award's program once (one join, not one per program).
+        # Each item gets its award's place and program once (one join, not one per program).
+        awards = pl.DataFrame(
+            [texts, records[REC].alias("_award"), records["program_id"].alias("_program")]
+        )
         items = items.drop([c for c in ("program_id",) if c in items.columns]).join(
-            records.select(
-                REC, pl.col("program_id").alias("_program"), pl.lit(True).alias("_award")
-            ),
-            on=REC,
-            how="left",
+            awards, on=REC, how="left"
         )
         orphans = items.filter(pl.col("_award").is_null())
         if orphans.height:
             out.findings.append(_orphans(orphans.drop("_program", "_award")))
-        found = items.filter(pl.col("_program").is_not_null()).drop("_award")
+        found = items.filter(pl.col("_award").is_not_null()).with_columns(
+            pl.col("_award").alias(REC)
+        )
+        found = found.drop("_award")
         by_program = {
             str(key[0]): part.drop("_program")
             for key, part in found.partition_by("_program", as_dict=True).items()
@@ -123,15 +129,16 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
         out.findings.append(_missing(missing, "program_id"))
     unit_parts, key_parts = [], []
     empty = items.clear().drop([c for c in ("_program", "_award") if c in items.columns])
+    empty = empty.with_columns(pl.lit(None, dtype=pl.Int64).alias(REC))
     for (program_id,), rows in records.filter(pl.col("program_id").is_not_null()).group_by(
         "program_id"
     ):
         cp = ctx.compiled(str(program_id))
         if cp is None:
             out.findings.append(_unknown(rows))
-            unit_parts.append(_conform(rows, UNIT_COLUMNS))
+            unit_parts.append(_conform(_texts(rows, texts), UNIT_COLUMNS))
             continue
-        result = _program(ctx, cp, rows, by_program.get(str(program_id), empty))
+        result = _program(ctx, cp, rows, by_program.get(str(program_id), empty), texts)
         out.findings += result.findings
         unit_parts.append(result.units)
         key_parts.append(result.keys)
@@ -252,8 +259,17 @@ class _Result:
     keys: pl.DataFrame
 
 
+def _texts(frame: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
+    """Awards keyed by their place in the batch keyed by their text again."""
+    return frame.with_columns(texts.gather(frame[REC]).alias(REC))
+
+
 def _program(
-    ctx: AuditContext, cp: CompiledProgram, rows: pl.DataFrame, items: pl.DataFrame
+    ctx: AuditContext,
+    cp: CompiledProgram,
+    rows: pl.DataFrame,
+    items: pl.DataFrame,
+    texts: pl.Series,
 ) -> _Result:
     meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
     meta |= {c for c in rows.columns if c.startswith("items_known:")}
@@ -289,7 +305,9 @@ def _program(
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
     keys = _keys(cp, decided, judged)
-    return _Result(found, _conform(decided, UNIT_COLUMNS), keys)
+    if keys.schema[REC] != pl.String():
+        keys = _conform(_texts(keys, texts), DUP_COLUMNS)
+    return _Result(found, _conform(_texts(decided, texts), UNIT_COLUMNS), keys)
 
 
 def _keys(
@@ -311,7 +329,6 @@ def _keys(
     items = items.filter(pl.col(key).is_not_null() & ~pl.col(DUP)).drop(
         [c for c in parents.columns if c != REC and c in items.columns]
     )
-    items = items.join(parents, on=REC, how="left").with_columns(
+    return items.join(parents, on=REC, how="left").with_columns(
         pl.col(key).alias(KEY), pl.col("src").cast(pl.Categorical)
     )
-    return _conform(items, DUP_COLUMNS)
