@@ -77,6 +77,14 @@ def item_findings(
     parents = decided.select(
         REC, "program_id", "award_id", "applicant_uscc", "applicant_name", "overpaid", AWARDED
     )
+    # Only the items some finding is about get their award's columns (most items are fine).
+    flags = [
+        c
+        for c in (*(fail_col(cc.condition.id) for cc in cg.conditions), DUP)
+        if c in judged.columns
+    ]
+    if flags:
+        judged = judged.filter(pl.any_horizontal(*(pl.col(c) for c in flags)))
     judged = judged.drop(
         [
             c
