@@ -9,6 +9,7 @@ zip. Amounts are written as numbers with two decimals from their exact text.
 from __future__ import annotations
 
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -94,6 +95,20 @@ def _header(headers: list[str]) -> str:
     return f'<row r="1">{cells}</row>\n'
 
 
+def _rows(frame: pl.DataFrame, numbers: set[str], start: int) -> pl.DataFrame:
+    """The XML of ``ROWS_AT_ONCE`` rows from ``start``, one string per row."""
+    chunk = frame.slice(start, ROWS_AT_ONCE).with_row_index("_r", offset=start + 2)
+    return chunk.select(
+        pl.concat_str(
+            pl.lit('<row r="'),
+            pl.col("_r").cast(pl.String),
+            pl.lit('">'),
+            *(_cell(c, c in numbers) for c in frame.columns),
+            pl.lit("</row>"),
+        )
+    )
+
+
 def write_xlsx(path: Path, sheets: list[tuple[str, list[str], pl.DataFrame, set[str]]]) -> int:
     """``sheets``: (name, header texts, frame, names of number columns given as exact text).
     Returns how many data rows were written to the first sheet (Excel's limit applies)."""
@@ -132,18 +147,15 @@ def write_xlsx(path: Path, sheets: list[tuple[str, list[str], pl.DataFrame, set[
             with z.open(f"xl/worksheets/sheet{index + 1}.xml", "w") as out:
                 out.write(SHEET_HEAD.encode())
                 out.write(_header(headers).encode())
-                for start in range(0, frame.height, ROWS_AT_ONCE):
-                    chunk = frame.slice(start, ROWS_AT_ONCE).with_row_index("_r", offset=start + 2)
-                    rows = chunk.select(
-                        pl.concat_str(
-                            pl.lit('<row r="'),
-                            pl.col("_r").cast(pl.String),
-                            pl.lit('">'),
-                            *(_cell(c, c in numbers) for c in frame.columns),
-                            pl.lit("</row>"),
-                        )
-                    )
-                    # One line per row, written by polars straight into the zip stream.
-                    rows.write_csv(out, include_header=False, quote_style="never")
+                # The next rows are built while these are compressed (both outside the GIL).
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx") as pool:
+                    starts = range(0, frame.height, ROWS_AT_ONCE)
+                    ahead = [pool.submit(_rows, frame, numbers, start) for start in starts[:1]]
+                    for start in starts:
+                        rows = ahead.pop().result()
+                        if start + ROWS_AT_ONCE < frame.height:
+                            ahead.append(pool.submit(_rows, frame, numbers, start + ROWS_AT_ONCE))
+                        # One line per row, written by polars straight into the zip stream.
+                        rows.write_csv(out, include_header=False, quote_style="never")
                 out.write(SHEET_TAIL.encode())
     return written
