@@ -151,3 +151,44 @@ def test_batches_refuse_ids_that_go_down() -> None:
     a = _file(["A1", "A2", "A3", "A0"], "awards")
     with pytest.raises(NotInOrder):
         list(batches(("awards", _chunks(a, 3), lambda raw: "id"), None))
+
+
+def test_an_item_column_first_seen_late_in_json_lines(book: RuleBook, tmp_path: Path) -> None:
+    """JSON Lines name their columns line by line: an item column first seen after the
+    first lines (and chunks) would not have been known to the awards already evaluated, so
+    the audit starts again in partitions, where every column is known before evaluating."""
+    award = (
+        '"program_id": "ipa2022-art10-2", "applicant_uscc": "123100004250061179", '
+        '"awarded_amount": "100000.00", "awarded_on": "2023-03-10", "recognised_on": "2023-03-01"'
+    )
+    lines = [f'{{"award_id": "A{i:03d}", {award}}}' for i in range(250)]
+    lines.append(
+        '{"award_id": "A999", "program_id": "ipa2022-art19", '
+        '"applicant_uscc": "123100004250061179", "awarded_amount": "3000.00", '
+        '"patent_number": "ZL201510906090.5", "contract_date": "2023-07-01"}'
+    )
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = audit(book, path, None, chunk_rows=50)
+    assert result.meta["layout"] == "partitions"
+    same(result, audit(book, path, None, chunk_rows=50, layout="partitions"))
+    assert ("A999", "item_outside_window") in set(
+        result.findings.select("award_id", "kind").iter_rows()
+    )
+
+
+def test_detail_rows_without_award_ids_in_the_award_file(book: RuleBook, tmp_path: Path) -> None:
+    """An award file with no award ids and a detail file: every detail row is an orphan, in
+    award order as in partitions."""
+    path = tmp_path / "no_ids.csv"
+    header, rows = _lines("awards_en.csv")
+    path.write_text(
+        "\n".join([header.split(",", 1)[1], *(r.split(",", 1)[1] for r in rows)]) + "\n",
+        encoding="utf-8",
+    )
+    items = FIXTURES / "items_en.csv"
+    ordered = audit(book, path, items, chunk_rows=2)
+    assert ordered.meta["layout"] == "award_order"
+    same(ordered, audit(book, path, items, chunk_rows=2, layout="partitions"))
+    orphans = ordered.findings.filter(pl.col("kind") == "orphan_item")
+    assert orphans.height == len(_lines("items_en.csv")[1])
