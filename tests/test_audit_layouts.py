@@ -192,3 +192,25 @@ def test_detail_rows_without_award_ids_in_the_award_file(book: RuleBook, tmp_pat
     same(ordered, audit(book, path, items, chunk_rows=2, layout="partitions"))
     orphans = ordered.findings.filter(pl.col("kind") == "orphan_item")
     assert orphans.height == len(_lines("items_en.csv")[1])
+
+
+def test_the_list_is_asked_about_each_applicant_once(book: RuleBook) -> None:
+    """The 第二十六条 list may be the database: each applicant is looked up once per run,
+    not once per batch and program."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.asked: list[object] = []
+
+        def __contains__(self, uscc: object) -> bool:
+            self.asked.append(uscc)
+            return uscc == DISQUALIFIED_USCC
+
+    listed = Counting()
+    result = run_audit(
+        book, FIXTURES / "awards_zh.csv", disqualified=listed, options=AuditOptions(chunk_rows=1)
+    )
+    assert len(listed.asked) == len(set(listed.asked)) > 1
+    assert ("Z7", "ineligible_applicant") in set(
+        result.findings.select("award_id", "kind").iter_rows()
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Container
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import polars as pl
 
 from service.audit.parse import Memo
 from service.engine.polars_decide import CompiledProgram, compile_program
@@ -45,6 +48,10 @@ class AuditContext:
     _compiled: dict[str, CompiledProgram] = field(default_factory=dict)
     # Cells already read, per column (service.audit.parse): values repeat from chunk to chunk.
     memo: Memo = field(default_factory=dict)
+    # USCCs already looked up on the 第二十六条 list, and those found on it.
+    _checked: pl.Series = field(default_factory=lambda: pl.Series(dtype=pl.String))
+    _listed: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def compiled(self, program_id: str) -> CompiledProgram | None:
         program = self.book.get(program_id)
@@ -58,5 +65,15 @@ class AuditContext:
             self._compiled[program_id] = compile_program(program, overrides)
         return self._compiled[program_id]
 
-    def disqualified_among(self, usccs: list[str]) -> list[str]:
-        return [u for u in usccs if u in self.disqualified]
+    def listed(self, usccs: pl.Series) -> list[str]:
+        """Those of ``usccs`` on the 第二十六条 list, and maybe others that are: each USCC is
+        asked about once per run (the list may be the database), not once per batch."""
+        distinct = usccs.drop_nulls().unique()
+        with self._lock:
+            new = distinct.filter(~distinct.is_in(self._checked.implode()))
+            if new.len():
+                self._listed |= {u for u in new.to_list() if u in self.disqualified}
+                # Text of its own: a view would keep the batch's whole column alive.
+                owned = new.to_frame("u").select(pl.concat_str("u", pl.lit(""))).to_series()
+                self._checked = pl.concat([self._checked, owned])
+            return sorted(self._listed)

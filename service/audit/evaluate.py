@@ -188,8 +188,7 @@ def _drop_blank(frame: pl.DataFrame, keep: set[str]) -> pl.DataFrame:
 def _with_context(ctx: AuditContext, cp: CompiledProgram, rows: pl.DataFrame) -> pl.DataFrame:
     keys = {r.key for r in cp.program.facts}
     if "context__disqualified" in keys:
-        usccs = rows["applicant_uscc"].drop_nulls().unique().to_list()
-        listed = ctx.disqualified_among(usccs)
+        listed = ctx.listed(rows["applicant_uscc"])
         rows = rows.with_columns(
             pl.when(pl.col("applicant_uscc").is_null())
             .then(None)
