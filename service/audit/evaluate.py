@@ -31,7 +31,7 @@ from service.engine.polars_decide import (
     decide_batch,
     known_col,
 )
-from service.engine.polars_facts import item_refs
+from service.engine.polars_facts import app_refs, item_refs
 
 KEY = "key"
 ITEM = "item"
@@ -272,8 +272,18 @@ def _program(
 ) -> _Result:
     meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
     meta |= {c for c in rows.columns if c.startswith("items_known:")}
-    rows = _drop_blank(rows, meta)
+    # Only the columns this program reads go on (a file has the facts of every program).
+    reads = {r.key for r in app_refs(cp.program)} | set(UNIT_COLUMNS)
+    rows = _drop_blank(rows.select(c for c in rows.columns if c in meta | reads), meta)
     rows = _with_context(ctx, cp, rows)
+    item_reads = {REC, SEQ, "row", "src", LIST}
+    item_reads |= {r.key for refs in item_refs(cp.program).values() for r in refs}
+    item_reads |= {
+        r.aggregate.field.replace(".", "__")
+        for r in cp.program.facts
+        if r.aggregate is not None and r.aggregate.field is not None
+    }
+    items = items.select(c for c in items.columns if c in item_reads)
     lists = _split_items(cp, items)
     lists = {
         name: _drop_blank(frame, {REC, SEQ, "row", "src", LIST}) for name, frame in lists.items()
