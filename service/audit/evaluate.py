@@ -128,6 +128,8 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
     if missing.height:
         out.findings.append(_missing(missing, "program_id"))
     unit_parts, key_parts = [], []
+    uscc = records.get_column("applicant_uscc", default=None)
+    listed = ctx.listed(uscc) if uscc is not None else []
     empty = items.clear().drop([c for c in ("_program", "_award") if c in items.columns])
     empty = empty.with_columns(pl.lit(None, dtype=pl.Int64).alias(REC))
     for (program_id,), rows in records.filter(pl.col("program_id").is_not_null()).group_by(
@@ -138,7 +140,7 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
             out.findings.append(_unknown(rows))
             unit_parts.append(_conform(_texts(rows, texts), UNIT_COLUMNS))
             continue
-        result = _program(ctx, cp, rows, by_program.get(str(program_id), empty), texts)
+        result = _program(ctx, cp, rows, by_program.get(str(program_id), empty), texts, listed)
         out.findings += result.findings
         unit_parts.append(result.units)
         key_parts.append(result.keys)
@@ -185,10 +187,10 @@ def _drop_blank(frame: pl.DataFrame, keep: set[str]) -> pl.DataFrame:
     return frame.drop(blank)
 
 
-def _with_context(ctx: AuditContext, cp: CompiledProgram, rows: pl.DataFrame) -> pl.DataFrame:
+def _with_context(cp: CompiledProgram, rows: pl.DataFrame, listed: list[str]) -> pl.DataFrame:
+    """``listed``: the batch's applicants on the 第二十六条 list (looked up once a batch)."""
     keys = {r.key for r in cp.program.facts}
     if "context__disqualified" in keys:
-        listed = ctx.listed(rows["applicant_uscc"])
         rows = rows.with_columns(
             pl.when(pl.col("applicant_uscc").is_null())
             .then(None)
@@ -269,13 +271,14 @@ def _program(
     rows: pl.DataFrame,
     items: pl.DataFrame,
     texts: pl.Series,
+    listed: list[str],
 ) -> _Result:
     meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
     meta |= {c for c in rows.columns if c.startswith("items_known:")}
     # Only the columns this program reads go on (a file has the facts of every program).
     reads = {r.key for r in app_refs(cp.program)} | set(UNIT_COLUMNS)
     rows = _drop_blank(rows.select(c for c in rows.columns if c in meta | reads), meta)
-    rows = _with_context(ctx, cp, rows)
+    rows = _with_context(cp, rows, listed)
     item_reads = {REC, SEQ, "row", "src", LIST}
     item_reads |= {r.key for refs in item_refs(cp.program).values() for r in refs}
     item_reads |= {
