@@ -231,3 +231,21 @@ def test_csv_blocks_cut_between_records_only(book: RuleBook, tmp_path: Path) -> 
     assert result.meta["rows_read"] == 3001
     rest = found(result) - {(None, None, "pool_exceeded", "fund_total", 24552800000)}
     assert rest == {(3002, "B3000", "unreadable_amount", None, None)}  # 3000 × 10万 > 第三条's fund
+
+
+def test_csv_progress_follows_the_bytes_read(tmp_path: Path) -> None:
+    """Each chunk moves the progress to the share of the file read so far: it grows, is below
+    1 until the end (the bar must not sit at 99% for the whole run), and ends at 1."""
+    from service.audit.readers import read_csv
+
+    path = tmp_path / "many.csv"
+    lines = ["奖补编号,项目,奖补金额"] + [f"A{i:05d},ipa2022-art10-2,{i}.00" for i in range(20000)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = read_csv(path, chunk_rows=3000)
+    seen, rows = [], 0
+    for chunk in table.chunks:
+        seen.append(table.progress["done"])
+        rows += chunk.height
+    assert rows == 20000 and len(seen) > 4
+    assert seen == sorted(seen) and seen[0] < 0.2 and seen[-2] < 1.0
+    assert table.progress["done"] == 1.0

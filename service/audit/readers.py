@@ -114,10 +114,10 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
             carry, odd = b"", False  # a record begun in the last block; odd: its quotes
             # The first block is a quarter of the others: the first batch (and the pool that
             # waits for it) starts sooner.
-            size = max(1 << 16, block // 4)
+            want = max(1 << 16, block // 4)
             while True:
-                data = fh.read(size)
-                size = block
+                data = fh.read(want)
+                want = block
                 if data:
                     cut = _record_end(data, odd)
                     if cut == 0:  # one record longer than a block: read on
