@@ -63,6 +63,25 @@ def _lines(name: str) -> tuple[str, list[str]]:
     return header, rows
 
 
+def _without_ids(name: str, folder: Path) -> Path:
+    """A fixture with its first column (the award id) taken out."""
+    header, rows = _lines(name)
+    path = folder / f"no_ids_{name}"
+    path.write_text("\n".join(line.split(",", 1)[1] for line in [header, *rows]) + "\n", "utf-8")
+    return path
+
+
+def _falls_back(
+    book: RuleBook, records: Path, details: Path | None, chunk_rows: int
+) -> set[tuple[object, ...]]:
+    """Audits files found out of order on the way: the result is the partitioned audit's.
+    Returns the (award, kind) of its findings."""
+    result = audit(book, records, details, chunk_rows=chunk_rows)
+    assert result.meta["layout"] == "partitions"
+    same(result, audit(book, records, details, chunk_rows=chunk_rows, layout="partitions"))
+    return set(result.findings.select("award_id", "kind").iter_rows())
+
+
 @pytest.mark.parametrize("where", ["early", "last"])
 def test_a_file_out_of_order_is_audited_in_partitions(
     book: RuleBook, tmp_path: Path, where: str
@@ -74,24 +93,14 @@ def test_a_file_out_of_order_is_audited_in_partitions(
     moved = rows[1:4] + rows[:1] + rows[4:] if where == "early" else rows[1:] + rows[:1]
     items = tmp_path / "items.csv"
     items.write_text("\n".join([header, *moved]) + "\n", encoding="utf-8")
-    records = FIXTURES / "awards_en.csv"
-    result = audit(book, records, items, chunk_rows=2)
-    assert result.meta["layout"] == "partitions"
-    same(result, audit(book, records, items, chunk_rows=2, layout="partitions"))
+    found = _falls_back(book, FIXTURES / "awards_en.csv", items, chunk_rows=2)
     # The moved loan is still E1's: outside its window, as in the file in order.
-    assert ("E1", "item_outside_window") in set(
-        result.findings.select("award_id", "kind").iter_rows()
-    )
+    assert ("E1", "item_outside_window") in found
 
 
 def test_awards_without_ids_are_in_order(book: RuleBook, tmp_path: Path) -> None:
     """A file with no award ids: each row is an award of its own, read in batches."""
-    path = tmp_path / "no_ids.csv"
-    header, rows = _lines("awards_zh.csv")
-    path.write_text(
-        "\n".join([header.split(",", 1)[1], *(r.split(",", 1)[1] for r in rows)]) + "\n",
-        encoding="utf-8",
-    )
+    path = _without_ids("awards_zh.csv", tmp_path)
     ordered = audit(book, path, None, chunk_rows=2)
     assert ordered.meta["layout"] == "award_order"
     same(ordered, audit(book, path, None, chunk_rows=2, layout="partitions"))
@@ -169,23 +178,13 @@ def test_an_item_column_first_seen_late_in_json_lines(book: RuleBook, tmp_path: 
     )
     path = tmp_path / "late.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = audit(book, path, None, chunk_rows=50)
-    assert result.meta["layout"] == "partitions"
-    same(result, audit(book, path, None, chunk_rows=50, layout="partitions"))
-    assert ("A999", "item_outside_window") in set(
-        result.findings.select("award_id", "kind").iter_rows()
-    )
+    assert ("A999", "item_outside_window") in _falls_back(book, path, None, chunk_rows=50)
 
 
 def test_detail_rows_without_award_ids_in_the_award_file(book: RuleBook, tmp_path: Path) -> None:
     """An award file with no award ids and a detail file: every detail row is an orphan, in
     award order as in partitions."""
-    path = tmp_path / "no_ids.csv"
-    header, rows = _lines("awards_en.csv")
-    path.write_text(
-        "\n".join([header.split(",", 1)[1], *(r.split(",", 1)[1] for r in rows)]) + "\n",
-        encoding="utf-8",
-    )
+    path = _without_ids("awards_en.csv", tmp_path)
     items = FIXTURES / "items_en.csv"
     ordered = audit(book, path, items, chunk_rows=2)
     assert ordered.meta["layout"] == "award_order"
