@@ -27,7 +27,6 @@ from service.audit.evaluate import AWARDED, KEY, Evaluated
 
 HASH = "_hash"
 SEED = 11
-SPILLED = ("keys", "once", "quota")
 
 
 @dataclass
