@@ -12,6 +12,7 @@ but unreadable becomes null here and a problem for the findings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import polars as pl
 
@@ -216,6 +217,7 @@ class Parsed:
 # expression (``typed``), which alone costs five to ten times more per cell.
 _MONEY_SHAPE = r"^[0-9]{1,15}\.[0-9]{2}$"
 _DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_PATENT_SHAPE = r"^ZL[0-9]{12}\.[0-9X]$"  # as CNIPA prints a patent number (ZL202210123456.7)
 FEW = 16  # distinct values mapped back by comparisons; more, by a hash lookup
 MEMO_LIMIT = 200_000  # distinct values of a column remembered across chunks, at most
 Memo = dict[str, tuple[pl.Series, pl.Series]]  # column: values read so far, and their readings
@@ -227,9 +229,47 @@ def _general(cells: pl.Series, column: Column) -> pl.Series:
     return cells.to_frame(column.header).select(typed(column)).to_series()
 
 
+@cache
+def _patent_weights(half: int) -> pl.Series:
+    """The weighted digit sum (mod 11) of every six-digit number, for the first (0) or the
+    second (1) half of a 12-digit patent application number: two lookups instead of twelve
+    digits taken apart."""
+    weights = _PATENT_WEIGHTS[6 * half : 6 * half + 6]
+    n = pl.int_range(10**6, dtype=pl.Int64, eager=True).to_frame("n")
+    total = pl.sum_horizontal(
+        (pl.col("n") // 10 ** (5 - i)) % 10 * w for i, w in enumerate(weights)
+    )
+    return n.select((total % 11).cast(pl.UInt8)).to_series()
+
+
+def _quick_patent(cells: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(canonical, read) for ``ZL`` + 12 digits + ``.`` + check character."""
+    read = cells.str.contains(_PATENT_SHAPE).fill_null(False)
+    frame = pl.DataFrame(
+        [
+            cells.alias("t"),
+            read.alias("read"),
+            cells.str.slice(2, 12).cast(pl.Int64, strict=False).alias("n"),
+            cells.str.slice(15, 1).alias("c"),
+        ]
+    )
+    n = pl.when("read").then(pl.col("n"))  # twelve digits: both halves index the tables
+    r = (
+        _patent_weights(0).gather(frame.select(n // 10**6).to_series())
+        + _patent_weights(1).gather(frame.select(n % 10**6).to_series())
+    ) % 11
+    c = pl.col("c")
+    ok = pl.when(r == 10).then(c == "X").otherwise(c.cast(pl.Int64, strict=False) == r)
+    canonical = pl.col("t").str.replace(".", "", literal=True).str.slice(2)
+    return frame.select(pl.when(ok).then(canonical)).to_series(), read
+
+
 def _quick(cells: pl.Series, column: Column) -> tuple[pl.Series, pl.Series] | None:
-    """(values, read) for the common shape of money (``1500.00``) and dates (``2023-04-10``)."""
+    """(values, read) for the common shape of money (``1500.00``), dates (``2023-04-10``) and
+    patent numbers (``ZL202210123456.7``)."""
     kind = column.spec.kind
+    if column.name.rsplit(".", 1)[-1] == "patent_number":
+        return _quick_patent(cells)
     if kind == "money" and not column.wan:
         read = cells.str.contains(_MONEY_SHAPE).fill_null(False)
         values = cells.str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
@@ -243,7 +283,7 @@ def _quick(cells: pl.Series, column: Column) -> tuple[pl.Series, pl.Series] | No
         )
     else:
         return None
-    return values.zip_with(read, pl.Series([None], dtype=pl.Int64)), read
+    return values.zip_with(read, pl.Series([None], dtype=values.dtype)), read
 
 
 def _read(cells: pl.Series, column: Column) -> pl.Series:
