@@ -299,34 +299,41 @@ def _read(cells: pl.Series, column: Column) -> pl.Series:
 
 
 def _by_distinct(cells: pl.Series, column: Column, memo: Memo | None = None) -> pl.Series:
-    """Each distinct value read once and mapped back; with a memo, once per run (applicants
-    come back chunk after chunk: each USCC is checked once)."""
-    distinct = cells.unique().drop_nulls()
-    if distinct.len() > FEW and memo is not None:
-        key = f"{column.key}\x00{column.header}"  # the header says 万元 or not
-        known = memo.get(key)
-        if known is None:
-            values, parsed = distinct, _read(distinct, column)
-        else:
-            new = distinct.filter(~distinct.is_in(known[0].implode()))
-            values = pl.concat([known[0], new])
-            parsed = pl.concat([known[1], _read(new, column)])
-        if values.len() <= MEMO_LIMIT:
-            # Text of its own: a view would keep each chunk's whole column alive.
-            memo[key] = (
-                values.to_frame("v").select(pl.concat_str("v", pl.lit(""))).to_series(),
-                parsed,
-            )
+    """Each distinct value read once and looked up; with a memo, once per run (applicants,
+    dates and flags come back chunk after chunk: a chunk of known values costs one lookup)."""
+    key = f"{column.key}\x00{column.header}"  # the header says 万元 or not
+    known = memo.get(key) if memo is not None else None
+    if known is None:
+        known = (cells.clear(), _read(cells.clear(), column))
+    values, parsed = known
+    out = _lookup(cells, values, parsed)
+    unmatched = out.is_null() & cells.is_not_null()  # new values (or known unreadable ones)
+    if not unmatched.any():
+        return out
+    rest = cells.filter(unmatched)
+    distinct = rest.unique().drop_nulls()
+    new = distinct.filter(~distinct.is_in(values.implode()))
+    if new.len() == 0:
+        return out
+    values, parsed = pl.concat([values, new]), pl.concat([parsed, _read(new, column)])
+    if memo is not None and values.len() <= MEMO_LIMIT:
+        # Text of its own: a view would keep each chunk's whole column alive.
+        own = values.to_frame("v").select(pl.concat_str("v", pl.lit(""))).to_series()
+        memo[key] = (own, parsed)
+    return out.scatter(unmatched.arg_true(), _lookup(rest, values, parsed))
+
+
+def _lookup(cells: pl.Series, values: pl.Series, parsed: pl.Series) -> pl.Series:
+    """``cells`` read as ``parsed`` where they are one of ``values``, else null. A few values
+    by comparisons (one cheap pass each), more by a hash lookup."""
+    if values.len() > FEW:
         return cells.replace_strict(values, parsed, default=None, return_dtype=parsed.dtype)
-    parsed = _read(distinct, column)
-    if distinct.len() > FEW:
-        return cells.replace_strict(distinct, parsed, default=None, return_dtype=parsed.dtype)
-    c = pl.col(column.header)
+    c = pl.col("c")
     out: pl.Expr = pl.lit(None, dtype=parsed.dtype)
-    for value, typed_value in zip(distinct.to_list(), parsed.to_list(), strict=True):
+    for value, typed_value in zip(values.to_list(), parsed.to_list(), strict=True):
         if typed_value is not None:
             out = pl.when(c == value).then(pl.lit(typed_value, dtype=parsed.dtype)).otherwise(out)
-    return cells.to_frame(column.header).select(out).to_series()
+    return cells.to_frame("c").with_columns(out.alias("out"))["out"]  # a literal: every row
 
 
 def _few_values(cells: pl.Series) -> bool:
