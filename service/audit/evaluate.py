@@ -104,43 +104,37 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
     # it are on integers, not text. Its text comes back on what leaves (units, keys).
     texts = records[REC]
     records = records.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(REC))
-    by_program: dict[str, pl.DataFrame] = {}
+    item_at: dict[str, pl.Series] = {}
     if items.height:
-        # Each item gets its award's place and program once (one join, not one per program).
-        awards = pl.DataFrame(
-            [texts, records[REC].alias("_award"), records["program_id"].alias("_program")]
-        )
-        items = items.drop([c for c in ("program_id",) if c in items.columns]).join(
-            awards, on=REC, how="left"
-        )
-        orphans = items.filter(pl.col("_award").is_null())
-        if orphans.height:
-            out.findings.append(_orphans(orphans.drop("_program", "_award")))
-        found = items.filter(pl.col("_award").is_not_null()).with_columns(
-            pl.col("_award").alias(REC)
-        )
-        found = found.drop("_award")
-        by_program = {
-            str(key[0]): part.drop("_program")
-            for key, part in found.partition_by("_program", as_dict=True).items()
-        }
+        # Each item gets its award's place and program (one join on the key alone).
+        awards = pl.DataFrame([texts, records[REC].alias("_award"), records["program_id"]])
+        owner = items.select(REC).join(awards, on=REC, how="left", maintain_order="left")
+        items = items.drop([c for c in (REC, "program_id") if c in items.columns])
+        items = items.with_columns(owner["_award"].alias(REC))
+        if owner["_award"].null_count():
+            lost = owner["_award"].is_null()
+            orphans = items.filter(lost).with_columns(owner.filter(lost)[REC])  # its text
+            out.findings.append(_orphans(orphans))
+        item_at = _positions(owner["program_id"])
     missing = records.filter(pl.col("program_id").is_null())
     if missing.height:
         out.findings.append(_missing(missing, "program_id"))
     unit_parts, key_parts = [], []
     uscc = records.get_column("applicant_uscc", default=None)
     listed = ctx.listed(uscc) if uscc is not None else []
-    empty = items.clear().drop([c for c in ("_program", "_award") if c in items.columns])
-    empty = empty.with_columns(pl.lit(None, dtype=pl.Int64).alias(REC))
-    for (program_id,), rows in records.filter(pl.col("program_id").is_not_null()).group_by(
-        "program_id"
-    ):
-        cp = ctx.compiled(str(program_id))
+    for program_id, at in _positions(records["program_id"]).items():
+        cp = ctx.compiled(program_id)
         if cp is None:
+            rows = records[at]
             out.findings.append(_unknown(rows))
             unit_parts.append(_conform(_texts(rows, texts), UNIT_COLUMNS))
             continue
-        result = _program(ctx, cp, rows, by_program.get(str(program_id), empty), texts, listed)
+        # Only the columns this program reads are taken (a file has the facts of every program).
+        row_columns, item_columns = _reads(cp)
+        rows = records.select(c for c in records.columns if c in row_columns)[at]
+        mine = items.select(c for c in items.columns if c in item_columns)
+        mine = mine[item_at[program_id]] if program_id in item_at else mine.clear()
+        result = _program(ctx, cp, rows, mine, texts, listed)
         out.findings += result.findings
         unit_parts.append(result.units)
         key_parts.append(result.keys)
@@ -149,6 +143,28 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
     if key_parts:
         out.keys = pl.concat(key_parts, how="vertical_relaxed")
     return out
+
+
+def _positions(values: pl.Series) -> dict[str, pl.Series]:
+    """The row positions of each value (blank ones left out)."""
+    grouped = values.to_frame("v").with_row_index("at").group_by("v").agg("at").drop_nulls("v")
+    return {str(v): grouped["at"][i] for i, v in enumerate(grouped["v"].to_list())}
+
+
+def _reads(cp: CompiledProgram) -> tuple[set[str], set[str]]:
+    """The columns of records and of items that a program reads (its facts, and what every
+    award's findings and the checks across awards need)."""
+    rows = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round", *UNIT_COLUMNS}
+    rows |= {r.key for r in app_refs(cp.program)}
+    rows |= {known_col(g.list_name) for g in cp.program.item_groups}
+    items = {REC, SEQ, "row", "src", LIST}
+    items |= {r.key for refs in item_refs(cp.program).values() for r in refs}
+    items |= {
+        r.aggregate.field.replace(".", "__")
+        for r in cp.program.facts
+        if r.aggregate is not None and r.aggregate.field is not None
+    }
+    return rows, items
 
 
 def _orphans(items: pl.DataFrame) -> pl.DataFrame:
@@ -275,18 +291,7 @@ def _program(
 ) -> _Result:
     meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
     meta |= {c for c in rows.columns if c.startswith("items_known:")}
-    # Only the columns this program reads go on (a file has the facts of every program).
-    reads = {r.key for r in app_refs(cp.program)} | set(UNIT_COLUMNS)
-    rows = _drop_blank(rows.select(c for c in rows.columns if c in meta | reads), meta)
-    rows = _with_context(cp, rows, listed)
-    item_reads = {REC, SEQ, "row", "src", LIST}
-    item_reads |= {r.key for refs in item_refs(cp.program).values() for r in refs}
-    item_reads |= {
-        r.aggregate.field.replace(".", "__")
-        for r in cp.program.facts
-        if r.aggregate is not None and r.aggregate.field is not None
-    }
-    items = items.select(c for c in items.columns if c in item_reads)
+    rows = _with_context(cp, _drop_blank(rows, meta), listed)
     lists = _split_items(cp, items)
     lists = {
         name: _drop_blank(frame, {REC, SEQ, "row", "src", LIST}) for name, frame in lists.items()
