@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.audit.cli import main
+from service.audit.xlsx import write_xlsx
 from service.config import Settings
 from service.main import create_app
 from tests.authsupport import authorise
@@ -54,6 +56,41 @@ def test_cli_writes_four_outputs_and_exits_1_on_findings(tmp_path: Path) -> None
     assert page.count("<svg") == len(report["programs"]) and "http" not in page.replace(
         "http://www.w3", ""
     )
+
+
+def test_xlsx_cells_read_back_as_written(tmp_path: Path) -> None:
+    """Texts (shared between cells and sheets, with XML's special characters, spaces at the
+    ends, control characters Excel cannot hold) and amounts come back as they went in."""
+    texts = ["a&b<c>d", "  两端空格  ", "第二十六条", None, "a&b<c>d", "bell\x07", ""]
+    amounts = ["1500.00", None, "0.01", "12345678.90", "1500.00", "3.00", "0.00"]
+    first = pl.DataFrame(
+        {"text": texts, "amount": amounts, "n": ["1", "2", "3", "4", "5", "6", "7"]}
+    )
+    second = pl.DataFrame({"program": ["第二十六条", "x"], "pool": ["100.00", None]})
+    path = tmp_path / "t.xlsx"
+    written = write_xlsx(
+        path,
+        [
+            ("one 一", ["文本", "金额", "n"], first, {"amount", "n"}),
+            ("two 二", ["项目", "pool"], second, {"pool"}),
+        ],
+    )
+    assert written == first.height
+    book = openpyxl.load_workbook(path, read_only=True)
+    one, two = (list(ws.iter_rows(values_only=True)) for ws in book.worksheets)
+    assert one[0] == ("文本", "金额", "n") and two[0] == ("项目", "pool")
+    assert [r[0] for r in one[1:]] == [
+        "a&b<c>d",
+        "  两端空格  ",
+        "第二十六条",
+        None,
+        "a&b<c>d",
+        "bell",
+        "",
+    ]
+    assert [r[1] for r in one[1:]] == [1500, None, 0.01, 12345678.9, 1500, 3, 0]
+    assert [r[2] for r in one[1:]] == [1, 2, 3, 4, 5, 6, 7]
+    assert two[1:] == [("第二十六条", 100), ("x", None)]
 
 
 def test_cli_exit_0_when_clean_and_2_when_unreadable(tmp_path: Path) -> None:
