@@ -130,7 +130,12 @@ def _repeats(judged: pl.DataFrame, key: str) -> pl.Series:
     first in ``seq`` order counts). Found among the few (application, key) pairs that repeat, so
     that a batch of millions of distinct items costs one hash pass."""
     pair = pl.struct(REC, key)
-    candidates = judged.with_row_index("_i").filter(pl.col(key).is_duplicated())  # cheap, first
+    # Cheap, first: the values whose 8-byte hash is seen twice, found by sorting the hashes (a
+    # third of the cost of is_duplicated on the text); a shared hash is only a candidate.
+    hashes = judged.select(pl.when(pl.col(key).is_not_null()).then(pl.col(key).hash(7)))
+    ordered = hashes.to_series().sort()
+    repeated = ordered.filter(ordered == ordered.shift(1))
+    candidates = judged.with_row_index("_i").filter(hashes.to_series().is_in(repeated.implode()))
     candidates = candidates.filter(pl.col(OK) & pl.col(key).is_not_null() & pair.is_duplicated())
     out = pl.repeat(False, judged.height, dtype=pl.Boolean, eager=True).alias(DUP)
     if candidates.height:
