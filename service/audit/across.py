@@ -5,8 +5,9 @@ across awards need of it:
 - program totals and the distinct (program, applicant) pairs: small, kept in memory;
 - the awards of programs that fund an applicant once, or have a quota: few, kept on disk;
 - every item key (patents, loans, contracts) for the duplicate checks: many. Each key's hash
-  (8 bytes) is kept in memory and its row goes to disk; at the end only hashes seen twice are
-  looked up there, and the duplicates among them are decided on the keys themselves.
+  (8 bytes) is kept in memory and its row goes to disk, and so does who claimed it (the awards
+  of the batch); at the end only hashes seen twice are looked up there, with their claimants,
+  and the duplicates among them are decided on the keys themselves.
 Memory follows the hashes (8 bytes an item) and the applicants, not the rows of the file.
 """
 
@@ -23,7 +24,8 @@ import polars as pl
 from service.audit import checks
 from service.audit import findings as F
 from service.audit.context import AuditContext
-from service.audit.evaluate import AWARDED, KEY, Evaluated
+from service.audit.evaluate import AWARDED, KEY, OWNER_COLUMNS, Evaluated
+from service.engine.polars_decide import REC
 
 HASH = "_hash"
 SEED = 11
@@ -54,12 +56,14 @@ class Across:
         if units.height:
             out.totals = _own(checks.program_totals(units))
             out.pairs = checks.unit_pairs(units).with_columns(pl.all().cast(pl.Categorical))
-        keys = result.keys
+        keys, owners = result.keys, units.clear()
         if keys.height:
             keys = keys.with_columns(pl.col(KEY).hash(SEED).alias(HASH))
             out.hashes = keys[HASH]
+            owners = units.select(OWNER_COLUMNS)
         for kind, frame in (
             ("keys", keys),
+            ("owners", owners),
             ("once", checks.once_units(ctx, units)),
             ("quota", checks.quota_units(ctx, units)),
         ):
@@ -128,7 +132,9 @@ class Across:
         repeated = every.filter((every == every.shift(1)) | (every == every.shift(-1))).unique()
         if repeated.len() == 0:
             return F.empty()
-        return self._read("keys", pl.col(HASH).is_in(repeated.implode())).drop(HASH)
+        keys = self._read("keys", pl.col(HASH).is_in(repeated.implode())).drop(HASH)
+        owners = self._read("owners", pl.col(REC).is_in(keys[REC].unique().implode()))
+        return keys.join(owners, on=REC, how="left")  # an award is in one batch: one owner
 
     def _read(self, kind: str, where: pl.Expr | None = None) -> pl.DataFrame:
         """The rows of every batch's file of ``kind`` (those ``where`` holds), in batch order;

@@ -9,7 +9,7 @@ import polars as pl
 
 from service.audit import findings as F
 from service.audit.context import AuditContext
-from service.audit.evaluate import AWARDED, COMPACT, ITEM, KEY
+from service.audit.evaluate import AWARDED, ITEM, KEY
 from service.engine.polars_decide import ENTITLED, REC, SEQ, SHARE
 from service.money import to_fen
 
@@ -24,7 +24,7 @@ def duplicates(ctx: AuditContext, keys: pl.DataFrame) -> pl.DataFrame:
     keys = keys.filter(pl.struct("program_id", KEY).is_duplicated())
     if keys.height == 0:
         return F.empty()
-    keys = keys.with_columns(pl.col(c).cast(pl.String) for c in COMPACT).sort(["src", "row"])
+    keys = keys.sort(["src", "row"])
     first = keys.group_by(["program_id", KEY], maintain_order=True).agg(
         pl.col(REC).first().alias("_rec"),
         pl.col("row").first().alias("_row"),

@@ -52,19 +52,17 @@ UNIT_COLUMNS: dict[str, pl.DataType] = {
     ENTITLED: pl.Int64(),
     "cap": pl.Int64(),
 }
-COMPACT = ("src", "program_id", "applicant_uscc", "applicant_name")  # categorical in the keys
 DUP_COLUMNS: dict[str, pl.DataType] = {
-    "src": pl.Categorical(),
+    "src": pl.String(),
     "row": pl.Int64(),
     REC: pl.String(),
-    "program_id": pl.Categorical(),
-    "award_id": pl.String(),
-    "applicant_uscc": pl.Categorical(),
-    "applicant_name": pl.Categorical(),
     KEY: pl.String(),
     SEQ: pl.Int64(),  # the item's label (``patents[2] ZL…``) is made for findings only
     SHARE: pl.Int64(),
 }
+# Who claimed an item key, from its award's unit: joined to the few keys that repeat, at the end
+# (an award's strings are not copied to each of its items).
+OWNER_COLUMNS = (REC, "program_id", "award_id", "applicant_uscc", "applicant_name")
 
 
 @dataclass
@@ -321,15 +319,13 @@ def _program(
             found += item_findings(cp, cg, decided, judged[cg.group.list_name])
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
-    keys = _keys(cp, decided, judged)
+    keys = _keys(cp, judged)
     if keys.schema[REC] != pl.String():
         keys = _conform(_texts(keys, texts), DUP_COLUMNS)
     return _Result(found, _conform(_texts(decided, texts), UNIT_COLUMNS), keys)
 
 
-def _keys(
-    cp: CompiledProgram, decided: pl.DataFrame, judged: dict[str, pl.DataFrame]
-) -> pl.DataFrame:
+def _keys(cp: CompiledProgram, judged: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Every item with a ``distinct_by`` value, for the duplicate checks across awards."""
     cg = cp.main_group
     if cg is None or cg.distinct_key is None or cg.group.list_name not in judged:
@@ -338,14 +334,5 @@ def _keys(
     key = cg.distinct_key
     if key not in items.columns:
         return pl.DataFrame(schema=DUP_COLUMNS)
-    # Who claimed each key travels to the checks across awards as categoricals: an award's
-    # strings would otherwise be copied to every one of its items (and to disk).
-    parents = decided.select(
-        REC, "award_id", *(pl.col(c).cast(pl.Categorical) for c in COMPACT if c != "src")
-    )
-    items = items.filter(pl.col(key).is_not_null() & ~pl.col(DUP)).drop(
-        [c for c in parents.columns if c != REC and c in items.columns]
-    )
-    return items.join(parents, on=REC, how="left").with_columns(
-        pl.col(key).alias(KEY), pl.col("src").cast(pl.Categorical)
-    )
+    items = items.filter(pl.col(key).is_not_null() & ~pl.col(DUP))
+    return items.select("src", "row", REC, pl.col(key).alias(KEY), SEQ, SHARE)
