@@ -213,3 +213,36 @@ def test_the_list_is_asked_about_each_applicant_once(book: RuleBook) -> None:
     assert ("Z7", "ineligible_applicant") in set(
         result.findings.select("award_id", "kind").iter_rows()
     )
+
+
+REPEATED = """奖补编号,项目,统一社会信用代码,单位名称,奖补金额,下达日期,认定日期,单位类型,注册在本市,经营状态,信用状况,申报时间,专利号,合同日期,受让方注册在本市,受让方中小企业,备案登记
+{lines}
+"""
+# Each line of an award repeats its record (as some exports do), with one patent or none.
+AWARD_LINES = {
+    "R1": [
+        "R1,ipa2022-art19,123100004250061179,甲大学,3000.00,2023-03-20,2023-03-01,高校,是,正常,良好,2023-02-01 10:00:00,ZL201510906090.5,2022-08-01,是,是,是",
+        "R1,ipa2022-art19,123100004250061179,甲大学,3000.00,2023-03-20,2023-03-01,高校,是,正常,良好,2023-02-01 10:00:00,ZL202210001234.2,2022-09-01,是,是,是",
+    ],
+    "R2": [
+        "R2,ipa2022-art19,123100004250061179,甲大学,1500.00,2023-03-20,2023-03-01,高校,是,正常,良好,2023-02-01 10:00:00,ZL201610906091.4,2022-08-01,是,是,是",
+        "R2,ipa2022-art19,123100004250061179,甲大学,1500.00,2023-03-20,2023-03-01,高校,是,正常,良好,2023-02-01 10:00:00,,,,,",
+    ],
+}
+
+
+@pytest.mark.parametrize("order", [["R1", "R1", "R2", "R2"], ["R2", "R1", "R2", "R1"]])
+def test_an_award_on_several_lines_is_one_award(
+    book: RuleBook, tmp_path: Path, order: list[str]
+) -> None:
+    """R1: two patents, 2 x 1,500 = 3,000 paid, as it should (read as two awards, each would
+    be paid 3,000 for one patent). R2: its record on two lines, its one patent on the first:
+    1,500 is right (read as two awards, the second would have no patent).
+    In award order or not (then audited in partitions), no finding on either."""
+    taken = {k: iter(v) for k, v in AWARD_LINES.items()}
+    path = tmp_path / "repeated.csv"
+    path.write_text(REPEATED.format(lines="\n".join(next(taken[k]) for k in order)), "utf-8")
+    result = audit(book, path, None)
+    assert result.meta["layout"] == ("award_order" if order == sorted(order) else "partitions")
+    assert result.findings.select("award_id", "kind").rows() == []
+    assert result.programs.filter(pl.col("program_id") == "ipa2022-art19")["awards"].item() == 2

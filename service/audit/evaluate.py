@@ -81,7 +81,7 @@ def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFram
 
 def merge_records(records: pl.DataFrame) -> pl.DataFrame:
     """Rows of one award spread over several lines (one per item): one row, first values."""
-    if records.height == 0 or not records[REC].is_duplicated().any():
+    if records.height == 0 or not _repeats(records[REC]):
         return records
     others = [c for c in records.columns if c not in (REC, "row", "src")]
     return records.group_by(REC, maintain_order=True).agg(
@@ -89,6 +89,14 @@ def merge_records(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("row").min(),
         *(pl.col(c).drop_nulls().first() for c in others),
     )
+
+
+def _repeats(keys: pl.Series) -> bool:
+    """Whether a key is there twice. Files in award order have them sorted: then a repeat is
+    next to itself (one comparison a row, not a hash table)."""
+    if keys.is_sorted():
+        return bool((keys == keys.shift(1)).any())
+    return bool(keys.is_duplicated().any())
 
 
 def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> Evaluated:
