@@ -58,6 +58,25 @@ def test_cli_writes_four_outputs_and_exits_1_on_findings(tmp_path: Path) -> None
     )
 
 
+def test_no_temporary_files_are_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files a run keeps on disk (item keys per batch, partitions) are gone when the command
+    ends, in award order and in partitions (the second file is out of order)."""
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    header, *rows = (FIXTURES / "items_en.csv").read_text("utf-8").splitlines()
+    shuffled = tmp_path / "items_shuffled.csv"
+    shuffled.write_text("\n".join([header, *reversed(rows)]) + "\n", "utf-8")
+    for details in (FIXTURES / "items_en.csv", shuffled):
+        code, out, _ = run_cli(
+            str(FIXTURES / "awards_en.csv"), "--details", str(details), "--out", str(tmp_path / "o")
+        )
+        assert code == 1 and "findings" in out
+        assert list(temporary.iterdir()) == []
+
+
 def test_xlsx_cells_read_back_as_written(tmp_path: Path) -> None:
     """Texts (shared between cells and sheets, with XML's special characters, spaces at the
     ends, control characters Excel cannot hold) and amounts come back as they went in."""
