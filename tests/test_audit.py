@@ -249,3 +249,18 @@ def test_csv_progress_follows_the_bytes_read(tmp_path: Path) -> None:
     assert rows == 20000 and len(seen) > 4
     assert seen == sorted(seen) and seen[0] < 0.2 and seen[-2] < 1.0
     assert table.progress["done"] == 1.0
+
+
+def test_csv_with_a_stray_byte_past_the_sample(tmp_path: Path) -> None:
+    """A UTF-8 file with one byte that is not (after the sample the encoding is told from):
+    every row is read, that cell with a replacement character, the other blocks as they are."""
+    from service.audit.readers import read_csv
+
+    path = tmp_path / "stray.csv"
+    lines = [f"A{i:05d},ipa2022-art10-2,单位{i}".encode() for i in range(20000)]
+    lines[15000] = "A15000,ipa2022-art10-2,单位".encode() + b"\xff"
+    path.write_bytes("奖补编号,项目,单位名称\n".encode() + b"\n".join(lines) + b"\n")
+    table = read_csv(path, chunk_rows=3000)
+    names = pl.concat(list(table.chunks))["单位名称"]
+    assert names.len() == 20000 and names[15000] == "单位\ufffd"
+    assert names[14999] == "单位14999" and names[15001] == "单位15001"
