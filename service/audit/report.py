@@ -74,6 +74,14 @@ def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
 
 
 def summary_json(book: RuleBook, result: AuditResult) -> dict[str, Any]:
+    """Counts, money at stake and per-program totals: made once per result (each output has
+    them); a copy is returned."""
+    if result.summary is None:
+        result.summary = _summary(book, result)
+    return dict(result.summary)
+
+
+def _summary(book: RuleBook, result: AuditResult) -> dict[str, Any]:
     f = result.findings
     by = (
         (lambda col: dict(sorted(f.group_by(col).len().iter_rows())))
@@ -131,7 +139,9 @@ def write_csv(result: AuditResult, path: Path) -> None:
 def write_xlsx(book: RuleBook, result: AuditResult, path: Path) -> None:
     findings = _export(result.findings)
     headers = [f"{HEADERS_ZH[c]} / {c}" for c in F.COLUMNS]
-    programs = pl.DataFrame(programs_json(book, result)) if result.programs.height else None
+    programs = (
+        pl.DataFrame(summary_json(book, result)["programs"]) if result.programs.height else None
+    )
     sheets = [("findings 发现", headers, findings, {"amount_at_stake", "row"})]
     if programs is not None:
         cols = [

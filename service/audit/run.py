@@ -66,6 +66,8 @@ class AuditResult:
     findings: pl.DataFrame
     programs: pl.DataFrame  # program_id, awards, units, awarded_amount, allowed, pool
     meta: dict[str, Any] = field(default_factory=dict)
+    # The report's summary, made once (service.audit.report.summary_json): each output has it.
+    summary: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
