@@ -338,8 +338,8 @@ def _lookup(cells: pl.Series, values: pl.Series, parsed: pl.Series) -> pl.Series
 
 def _few_values(cells: pl.Series) -> bool:
     """Whether a sample of the column repeats its values enough to parse distinct ones only."""
-    sample = cells.head(4096)
-    return sample.n_unique() * 8 < sample.len()
+    sample = cells.head(16384).drop_nulls().head(4096)  # blank cells are not values
+    return sample.len() >= 256 and sample.n_unique() * 4 < sample.len()
 
 
 def _costly(column: Column) -> bool:
@@ -356,18 +356,19 @@ def _column(raw: pl.DataFrame, column: Column, memo: Memo | None = None) -> pl.S
     if blank == cells.len():  # nothing to read (a column of another program's items)
         dtype = _read(cells.clear(), column).dtype
         return pl.repeat(None, cells.len(), dtype=dtype, eager=True).alias(column.key)
-    if blank * 2 > cells.len() and cells.len() >= 2048:
-        filled = cells.is_not_null()
-        values = _column(pl.DataFrame([cells.filter(filled)]), column, memo)
-        out = pl.repeat(None, cells.len(), dtype=values.dtype, eager=True)
-        return out.scatter(filled.arg_true(), values).alias(column.key)
     leaf = column.name.rsplit(".", 1)[-1]
     if leaf != "patent_number" and (
         column.spec.kind == "uscc"
         or leaf == "uscc"  # organisations repeat: each code is checked once (17 slices)
         or (cells.len() >= 2048 and _costly(column) and _few_values(cells))
     ):
+        # Looked up, blank cells and all: taking them out would cost what the lookup does.
         return _by_distinct(cells, column, memo).alias(column.key)
+    if blank * 2 > cells.len() and cells.len() >= 2048:
+        filled = cells.is_not_null()
+        values = _column(pl.DataFrame([cells.filter(filled)]), column, memo)
+        out = pl.repeat(None, cells.len(), dtype=values.dtype, eager=True)
+        return out.scatter(filled.arg_true(), values).alias(column.key)
     return _read(cells, column).alias(column.key)
 
 
