@@ -246,3 +246,23 @@ def test_an_award_on_several_lines_is_one_award(
     assert result.meta["layout"] == ("award_order" if order == sorted(order) else "partitions")
     assert result.findings.select("award_id", "kind").rows() == []
     assert result.programs.filter(pl.col("program_id") == "ipa2022-art19")["awards"].item() == 2
+
+
+def test_items_of_awards_interleaved_in_the_detail_file(book: RuleBook, tmp_path: Path) -> None:
+    """Detail rows not grouped by award (then audited in partitions): each award's items are
+    still taken in file order. A1 lists loan L1 twice, with A2's loan between: the second L1
+    (file row 4) is the one not counted, labelled as A1's second loan."""
+    awards = tmp_path / "awards.csv"
+    header, rows = _lines("awards_en.csv")
+    e1 = next(r for r in rows if r.startswith("E1,"))
+    awards.write_text("\n".join([header, "A1" + e1[2:], "A2" + e1[2:]]) + "\n", "utf-8")
+    items = tmp_path / "items.csv"
+    item_header, item_rows = _lines("items_en.csv")
+    l1 = next(r for r in item_rows if r.startswith("E1,L1,"))
+    lines = [item_header, "A1" + l1[2:], "A2,L9" + l1[5:], "A1" + l1[2:]]
+    items.write_text("\n".join(lines) + "\n", "utf-8")
+    for layout in ("auto", "partitions"):
+        result = audit(book, awards, items, layout=layout)
+        assert result.meta["layout"] == "partitions"
+        twice = result.findings.filter(pl.col("kind") == "claimed_twice")
+        assert twice.select("award_id", "row", "item").rows() == [("A1", 4, "loans[1] L1")]

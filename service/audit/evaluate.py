@@ -253,7 +253,7 @@ def _split_items(cp: CompiledProgram, items: pl.DataFrame) -> dict[str, pl.DataF
         return out
     if LIST not in items.columns:  # detail rows only: all are items of the main list
         if main is not None:
-            out[main.group.list_name] = _ordinal(items.sort([REC, "row"]))
+            out[main.group.list_name] = _ordinal(_by_award(items))
         return out
     # Items of an application (its JSON body) have their list and order; detail rows have none.
     lst = items[LIST].fill_null(main.group.list_name if main else "")
@@ -264,6 +264,15 @@ def _split_items(cp: CompiledProgram, items: pl.DataFrame) -> dict[str, pl.DataF
         if part.height:
             out[cg.group.list_name] = _ordinal(part.sort([REC, "row", SEQ]))
     return out
+
+
+def _by_award(items: pl.DataFrame) -> pl.DataFrame:
+    """Detail rows by award, then file order. Files in award order have them so already: a
+    pass over the integers tells, instead of a sort that moves every column."""
+    ordered = (pl.col(REC).diff() > 0) | ((pl.col(REC).diff() == 0) & (pl.col("row").diff() > 0))
+    if items.select(ordered.fill_null(False).slice(1).all()).item():
+        return items
+    return items.sort([REC, "row"])
 
 
 def _ordinal(items: pl.DataFrame) -> pl.DataFrame:
