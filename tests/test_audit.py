@@ -9,6 +9,7 @@ and open-licence contracts); ``awards.jsonl`` (awards carrying their application
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import polars as pl
@@ -264,3 +265,34 @@ def test_csv_with_a_stray_byte_past_the_sample(tmp_path: Path) -> None:
     names = pl.concat(list(table.chunks))["单位名称"]
     assert names.len() == 20000 and names[15000] == "单位\ufffd"
     assert names[14999] == "单位14999" and names[15001] == "单位15001"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_csv_blocks_read_as_the_whole_file(tmp_path: Path, seed: int) -> None:
+    """Blocks of a CSV end anywhere in a record (some records quoted, ragged, blank, CRLF or
+    not, the last with or without its line end): read block by block, the rows are those of
+    the whole file read at once, numbered as a spreadsheet numbers them."""
+    from service.audit.readers import read_csv
+
+    rng = random.Random(seed)
+    eol = "\r\n" if seed % 2 else "\n"
+    lines = ["a,b,c"]
+    for i in range(6000):
+        fields = [f"{i}", "x" * rng.randrange(0, 40), rng.choice(["是", "", "  "])]
+        if rng.random() < 0.01:
+            fields[1] = '"q, ""' + fields[1] + '"'  # quoted, a comma and a quote inside
+        if rng.random() < 0.01:
+            fields = fields[: rng.randrange(1, 3)]  # ragged: fewer fields
+        lines.append(",".join(fields))
+    text = eol.join(lines) + (eol if seed % 3 else "")
+    path = tmp_path / "blocks.csv"
+    path.write_bytes(text.encode("utf-8"))
+    whole = pl.read_csv(
+        path, infer_schema=False, truncate_ragged_lines=True, encoding="utf8"
+    ).with_row_index("row", offset=2)
+    table = read_csv(path, chunk_rows=rng.choice([1, 100, 1000]))
+    chunks = list(table.chunks)
+    assert len(chunks) > 1
+    got = pl.concat(chunks)
+    assert got.height == 6000
+    assert got.equals(whole.with_columns(pl.col("row").cast(pl.Int64)))
