@@ -237,7 +237,9 @@ def _patent_weights(half: int) -> pl.Series:
     weights = _PATENT_WEIGHTS[6 * half : 6 * half + 6]
 
     def three(w: tuple[int, ...]) -> pl.Series:  # the sums of every three-digit number
-        return pl.Series([sum(int(d) * x for d, x in zip(f"{n:03d}", w)) for n in range(1000)])
+        return pl.Series(
+            [sum(int(d) * x for d, x in zip(f"{n:03d}", w, strict=True)) for n in range(1000)]
+        )
 
     n = pl.int_range(10**6, dtype=pl.Int64, eager=True)
     total = three(weights[:3]).gather(n // 1000) + three(weights[3:]).gather(n % 1000)
