@@ -296,3 +296,21 @@ def test_csv_blocks_read_as_the_whole_file(tmp_path: Path, seed: int) -> None:
     got = pl.concat(chunks)
     assert got.height == 6000
     assert got.equals(whole.with_columns(pl.col("row").cast(pl.Int64)))
+
+
+def test_allocator_keeps_freed_pages_unless_the_operator_says_otherwise() -> None:
+    """The audit sets polars' allocator before polars loads (polars adds its defaults in front,
+    and the last setting wins); an operator's own setting is kept."""
+    import os
+    import subprocess
+    import sys
+
+    from service.audit._allocator import DECAY
+
+    script = "import service.audit, os; print(os.environ['_RJEM_MALLOC_CONF'])"
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.stdout.strip().endswith(DECAY)
+    env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:0"
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.stdout.strip().endswith(",dirty_decay_ms:0") and DECAY not in run.stdout
