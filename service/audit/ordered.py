@@ -68,12 +68,11 @@ class _Stream:
             ids = pl.Series(dtype=pl.String)
             at = pl.Series(dtype=pl.UInt32)
         else:
-            cell = pl.col(header).cast(pl.String).str.strip_chars()
-            known = raw.select(
-                cell.alias("id"), pl.int_range(pl.len(), dtype=pl.UInt32).alias("at")
-            )
-            known = known.filter(pl.col("id").str.len_bytes() > 0)
-            ids, at = known["id"], known["at"]
+            ids = raw[header].cast(pl.String).str.strip_chars()
+            at = pl.int_range(raw.height, dtype=pl.UInt32, eager=True)
+            blank = ids.is_null() | (ids.str.len_bytes() == 0)
+            if blank.any():  # rows without an id: awards of their own, between the others
+                ids, at = ids.filter(~blank), at.filter(~blank)
         if ids.len():
             if not ids.is_sorted() or (self.last is not None and ids[0] < self.last):
                 raise NotInOrder(f"{self.name}: award ids are not in order")
