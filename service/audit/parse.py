@@ -229,6 +229,9 @@ def _general(cells: pl.Series, column: Column) -> pl.Series:
     return cells.to_frame(column.header).select(typed(column)).to_series()
 
 
+_CHECK_CHARACTERS = pl.Series(list("0123456789X"))
+
+
 @cache
 def _patent_weights(half: int) -> pl.Series:
     """The weighted digit sum (mod 11) of every six-digit number, for the first (0) or the
@@ -262,8 +265,7 @@ def _quick_patent(cells: pl.Series) -> tuple[pl.Series, pl.Series]:
         _patent_weights(0).gather(frame.select(n // 10**6).to_series())
         + _patent_weights(1).gather(frame.select(n % 10**6).to_series())
     ) % 11
-    c = pl.col("c")
-    ok = pl.when(r == 10).then(c == "X").otherwise(c.cast(pl.Int64, strict=False) == r)
+    ok = pl.col("c") == _CHECK_CHARACTERS.gather(r)  # "0"-"9", "X" for 10: compared as text
     canonical = pl.col("t").str.replace(".", "", literal=True).str.slice(2)
     return frame.select(pl.when(ok).then(canonical)).to_series(), read
 
