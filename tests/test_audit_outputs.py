@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def test_xlsx_cells_read_back_as_written(tmp_path: Path) -> None:
         ],
     )
     assert written == first.height
+    with zipfile.ZipFile(path) as package:  # every member's CRC and size as its header says
+        assert package.testzip() is None
+        assert "xl/sharedStrings.xml" in package.namelist()
     book = openpyxl.load_workbook(path, read_only=True)
     one, two = (list(ws.iter_rows(values_only=True)) for ws in book.worksheets)
     assert one[0] == ("文本", "金额", "n") and two[0] == ("项目", "pool")

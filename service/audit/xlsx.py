@@ -10,7 +10,8 @@ numbers with two decimals from their exact text.
 
 from __future__ import annotations
 
-import zipfile
+import struct
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -134,58 +135,109 @@ def _rows(frame: pl.DataFrame, numbers: set[str], start: int) -> pl.DataFrame:
     )
 
 
+class _Member:
+    """One file of the package, deflated in memory as it is written (a file-like sink, for
+    polars): its compressed bytes, CRC-32 and size, for the zip around it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.crc = self.size = 0
+        self.parts: list[bytes] = []
+        self._deflate = zlib.compressobj(1, zlib.DEFLATED, -15)  # raw deflate, as zip has it
+
+    def write(self, data: bytes) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        self.parts.append(self._deflate.compress(data))
+        return len(data)
+
+    def done(self) -> _Member:
+        self.parts.append(self._deflate.flush())
+        return self
+
+
+def _text(name: str, text: str) -> _Member:
+    member = _Member(name)
+    member.write(text.encode())
+    return member.done()
+
+
+def _zip(path: Path, members: list[_Member]) -> None:
+    """The package: each member's local header and bytes, then the central directory. The
+    members are deflated beforehand, side by side (zipfile compresses one after another)."""
+    central, offset = [], 0
+    with path.open("wb") as out:
+        for m in members:
+            name = m.name.encode()
+            packed = sum(len(p) for p in m.parts)
+            fields = (20, 0, 8, 0, 0x21, m.crc, packed, m.size, len(name))  # 1980-01-01 00:00
+            out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + name)
+            out.writelines(m.parts)
+            central.append(
+                struct.pack("<IH", 0x02014B50, 20)
+                + struct.pack("<HHHHHIIIHHHHHII", *fields, 0, 0, 0, 0, 0, offset)
+                + name
+            )
+            offset += 30 + len(name) + packed
+        directory = b"".join(central)
+        out.write(directory)
+        n = len(members)
+        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(directory), offset, 0))
+
+
+def _sheet(index: int, headers: list[str], frame: pl.DataFrame, numbers: set[str]) -> _Member:
+    out = _Member(f"xl/worksheets/sheet{index + 1}.xml")
+    out.write(SHEET_HEAD.encode())
+    out.write(_header(headers).encode())
+    # The next rows are built while these are compressed (both outside the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx") as pool:
+        starts = range(0, frame.height, ROWS_AT_ONCE)
+        ahead = [pool.submit(_rows, frame, numbers, start) for start in starts[:1]]
+        for start in starts:
+            rows = ahead.pop().result()
+            if start + ROWS_AT_ONCE < frame.height:
+                ahead.append(pool.submit(_rows, frame, numbers, start + ROWS_AT_ONCE))
+            # One line per row, written by polars straight into the deflate stream.
+            rows.write_csv(out, include_header=False, quote_style="never")  # type: ignore[call-overload]
+    out.write(SHEET_TAIL.encode())
+    return out.done()
+
+
+def _strings(strings: pl.Series, count: int) -> _Member:
+    out = _Member("xl/sharedStrings.xml")
+    out.write(STRINGS_HEAD.format(count=count, unique=strings.len()).encode())
+    _strings_xml(strings).write_csv(out, include_header=False, quote_style="never")  # type: ignore[call-overload]
+    out.write(STRINGS_TAIL.encode())
+    return out.done()
+
+
 def write_xlsx(path: Path, sheets: list[tuple[str, list[str], pl.DataFrame, set[str]]]) -> int:
     """``sheets``: (name, header texts, frame, names of number columns given as exact text).
     Returns how many data rows were written to the first sheet (Excel's limit applies)."""
-    written = 0
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        z.writestr(
-            "[Content_Types].xml",
-            CONTENT_TYPES.format(
-                sheets="".join(SHEET_TYPE.format(n=i + 1) for i in range(len(sheets)))
-            ),
-        )
-        z.writestr("_rels/.rels", ROOT_RELS)
-        z.writestr(
-            "xl/workbook.xml",
-            WORKBOOK.format(
-                sheets="".join(
-                    f'<sheet name="{name}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
-                    for i, (name, *_r) in enumerate(sheets)
-                )
-            ),
-        )
-        z.writestr(
-            "xl/_rels/workbook.xml.rels",
-            WORKBOOK_RELS.format(
-                rels="".join(
-                    f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>\n'
-                    for i in range(len(sheets))
-                )
-            ),
-        )
-        z.writestr("xl/styles.xml", STYLES)
-        sheets = [(n, h, frame.head(MAX_ROWS - 1), numbers) for n, h, frame, numbers in sheets]
-        frames, strings, count = _shared(sheets)
-        with z.open("xl/sharedStrings.xml", "w") as out:
-            out.write(STRINGS_HEAD.format(count=count, unique=strings.len()).encode())
-            _strings_xml(strings).write_csv(out, include_header=False, quote_style="never")
-            out.write(STRINGS_TAIL.encode())
-        for index, ((_, headers, _, numbers), frame) in enumerate(zip(sheets, frames, strict=True)):
-            if index == 0:
-                written = frame.height
-            with z.open(f"xl/worksheets/sheet{index + 1}.xml", "w") as out:
-                out.write(SHEET_HEAD.encode())
-                out.write(_header(headers).encode())
-                # The next rows are built while these are compressed (both outside the GIL).
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx") as pool:
-                    starts = range(0, frame.height, ROWS_AT_ONCE)
-                    ahead = [pool.submit(_rows, frame, numbers, start) for start in starts[:1]]
-                    for start in starts:
-                        rows = ahead.pop().result()
-                        if start + ROWS_AT_ONCE < frame.height:
-                            ahead.append(pool.submit(_rows, frame, numbers, start + ROWS_AT_ONCE))
-                        # One line per row, written by polars straight into the zip stream.
-                        rows.write_csv(out, include_header=False, quote_style="never")
-                out.write(SHEET_TAIL.encode())
-    return written
+    sheets = [(n, h, frame.head(MAX_ROWS - 1), numbers) for n, h, frame, numbers in sheets]
+    frames, strings, count = _shared(sheets)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-strings") as pool:
+        shared = pool.submit(_strings, strings, count)  # deflated while the sheets are
+        parts = [
+            _sheet(i, headers, frame, numbers)
+            for i, ((_, headers, _, numbers), frame) in enumerate(zip(sheets, frames, strict=True))
+        ]
+        parts.append(shared.result())
+    types = "".join(SHEET_TYPE.format(n=i + 1) for i in range(len(sheets)))
+    listed = "".join(
+        f'<sheet name="{name}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
+        for i, (name, *_r) in enumerate(sheets)
+    )
+    rels = "".join(
+        f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>\n'
+        for i in range(len(sheets))
+    )
+    fixed = [
+        _text("[Content_Types].xml", CONTENT_TYPES.format(sheets=types)),
+        _text("_rels/.rels", ROOT_RELS),
+        _text("xl/workbook.xml", WORKBOOK.format(sheets=listed)),
+        _text("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.format(rels=rels)),
+        _text("xl/styles.xml", STYLES),
+    ]
+    _zip(path, fixed + parts)
+    return frames[0].height if frames else 0
