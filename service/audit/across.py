@@ -83,15 +83,22 @@ class Across:
     def finish(self) -> tuple[list[pl.DataFrame], pl.DataFrame]:
         """The findings across awards, and per program: awards, units, awarded, allowed, pool."""
         found = []
-        # The keys are looked up on disk while the rest is checked (polars frees the GIL).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-keys") as pool:
-            duplicates = pool.submit(self._duplicates)
-            found += self._by_applicant()
-            found += duplicates.result()
+        # The checks run side by side (polars frees the GIL): the keys looked up on disk, the
+        # quotas, and here the applicants funded twice and the program totals.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="audit-across") as pool:
+            jobs = [pool.submit(self._duplicates), pool.submit(self._quotas)]
+            found += self._funded_twice()
+            programs = self._programs(found)
+            for job in jobs:
+                found += job.result()
+        return found, programs
+
+    def _programs(self, found: list[pl.DataFrame]) -> pl.DataFrame:
+        """Per program: awards, units, awarded, allowed, pool (a pool overrun into ``found``)."""
         totals = [c.totals for c in self.cuts if c.totals is not None]
         pairs = [c.pairs for c in self.cuts if c.pairs is not None]
         if not totals or not pairs:
-            return found, programs_schema()
+            return programs_schema()
         counted = checks.unit_counts(
             pl.concat(pairs).unique().with_columns(pl.all().cast(pl.String))
         ).with_columns(pl.col("units").cast(pl.UInt32))
@@ -108,16 +115,16 @@ class Across:
             .filter(pl.col("program_id").is_not_null())
         )
         found.append(checks.pools(self.ctx, summed))
-        return found, with_limits(self.ctx, summed)
+        return with_limits(self.ctx, summed)
 
-    def _by_applicant(self) -> list[pl.DataFrame]:
-        """Once per applicant, and quotas (units per round)."""
-        found = []
-        if (once := self._read("once")).height:
-            found.append(checks.funded_twice(self.ctx, once))
-        if (quota := self._read("quota")).height:
-            found.append(checks.quotas(self.ctx, checks.units_of(quota)))
-        return found
+    def _funded_twice(self) -> list[pl.DataFrame]:
+        once = self._read("once")
+        return [checks.funded_twice(self.ctx, once)] if once.height else []
+
+    def _quotas(self) -> list[pl.DataFrame]:
+        """Units per round above a quota."""
+        quota = self._read("quota")
+        return [checks.quotas(self.ctx, checks.units_of(quota))] if quota.height else []
 
     def _duplicates(self) -> list[pl.DataFrame]:
         keys = self._repeated_keys()
