@@ -28,7 +28,6 @@ from service.audit.context import AuditContext
 from service.audit.evaluate import AWARDED, KEY, OWNER_COLUMNS, Evaluated
 from service.engine.polars_decide import REC
 
-HASH = "_hash"
 SEED = 11
 
 
@@ -59,8 +58,7 @@ class Across:
             out.pairs = checks.unit_pairs(units).with_columns(pl.all().cast(pl.Categorical))
         keys, owners = result.keys, units.clear()
         if keys.height:
-            keys = keys.with_columns(pl.col(KEY).hash(SEED).alias(HASH))
-            out.hashes = keys[HASH]
+            out.hashes = keys[KEY].hash(SEED)  # kept here; the file has the keys themselves
             owners = units.select(OWNER_COLUMNS)
         for kind, frame in (
             ("keys", keys),
@@ -140,7 +138,7 @@ class Across:
         repeated = every.filter((every == every.shift(1)) | (every == every.shift(-1))).unique()
         if repeated.len() == 0:
             return F.empty()
-        keys = self._read("keys", pl.col(HASH).is_in(repeated.implode())).drop(HASH)
+        keys = self._read("keys", pl.col(KEY).hash(SEED).is_in(repeated.implode()))
         owners = self._read("owners", pl.col(REC).is_in(keys[REC].unique().implode()))
         return keys.join(owners, on=REC, how="left")  # an award is in one batch: one owner
 
