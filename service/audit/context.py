@@ -26,8 +26,9 @@ class AuditOptions:
     # 第二十一条's tier amounts are set per round: an auditor may give the round's amounts.
     tier_amounts: dict[int, Decimal] | None = None
     # Rows read at a time; a batch of awards (service.audit.ordered) is about one chunk of the
-    # award file. Measured at 1M awards: 150,000 is ~5% faster than 100,000 (each batch costs
-    # ~55 ms whatever its size), peak 1.15 GB against 0.8 GB; 200,000 peaks at 1.3-1.4 GB.
+    # award file. Measured at 1M awards: 150,000 is the fastest (100,000: +4%, each batch has
+    # fixed costs; 200,000 and 250,000: +2-4%, less in the caches), peak ~1.0 GB (100,000:
+    # 0.76 GB; 200,000: 1.2 GB; 250,000: 1.4 GB).
     chunk_rows: int = 150_000
     # Above this input size, rows are spilled to disk in partitions of about this much input,
     # whatever the file's size: memory follows the partition, not the file (measured: 32 MB
