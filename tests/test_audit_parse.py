@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import random
-from datetime import date
 
 import polars as pl
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from service.audit.columns import recognise
 from service.audit.parse import date_int, datetime_int, flag, money_fen, patent_number, uscc
@@ -201,15 +198,3 @@ def test_parse_reads_every_cell_as_the_general_expression(
     assert pl.concat([c.frame for c in chunks]).equals(parsed.frame)
     by = ["column", "row"]
     assert pl.concat([c.problems for c in chunks]).sort(by).equals(parsed.problems.sort(by))
-
-
-@given(st.lists(st.dates(min_value=date(1900, 1, 1), max_value=date(2199, 12, 31)), max_size=50))
-def test_day_numbers_are_the_calendars(days: list[date]) -> None:
-    """Dates read as yyyymmdd count days as the calendar does (leap years, 1900 and 2000)."""
-    from service.audit.award_findings import day_number
-
-    edges = [date(2000, 2, 29), date(1900, 2, 28), date(1900, 3, 1), date(2024, 3, 1)]
-    days = days + edges
-    frame = pl.DataFrame({"d": [d.year * 10000 + d.month * 100 + d.day for d in days]})
-    got = frame.select(day_number("d")).to_series().to_list()
-    assert got == [(d - date(1970, 1, 1)).days for d in days]

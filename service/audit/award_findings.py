@@ -268,23 +268,15 @@ def amount_findings(ctx: AuditContext, cp: CompiledProgram, d: pl.DataFrame) -> 
     return out
 
 
-def day_number(col: str) -> pl.Expr:
-    """A date read as yyyymmdd (service.audit.parse: valid dates only) as its day number
-    (days since 1970-01-01), by integer arithmetic: H. Hinnant's days_from_civil."""
-    v = pl.col(col)
-    m = v // 100 % 100
-    y = v // 10000 - (m <= 2).cast(pl.Int64)  # years from March: the leap day comes last
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * ((m + 9) % 12) + 2) // 5 + v % 100 - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+def _day(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.String).str.to_date("%Y%m%d", strict=False)
 
 
 def _timing(ctx: AuditContext, d: pl.DataFrame) -> list[pl.DataFrame]:
     if "awarded_on" not in d.columns or "recognised_on" not in d.columns:
         return []
     limit = ctx.options.issue_within_days
-    days = day_number("awarded_on") - day_number("recognised_on")
+    days = (_day("awarded_on") - _day("recognised_on")).dt.total_days()
     d = d.with_columns(days.alias("_days"))
     out = []
     late = d.filter(pl.col("_days") > limit)
