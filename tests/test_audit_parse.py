@@ -144,7 +144,7 @@ SHAPES: dict[str, list[str | None]] = {
         "ZL000000000000.0",
     ],
     "项目": ["ipa2022-art19", " ipa2022-art20 ", "  ", None],
-    "单位名称": ["甲大学", " 乙大学 ", "丙\u3000", "\t丁"],  # no blank cell: the quick reading
+    "单位名称": ["甲大学", " 乙大学 ", "丙\u3000", "\t丁"],  # text with no blank cell
     "执行期": ["2", "3.0", "x", None],
 }
 

@@ -272,15 +272,10 @@ def _quick_patent(cells: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def _quick(cells: pl.Series, column: Column) -> tuple[pl.Series, pl.Series] | None:
     """(values, read) for the common shape of money (``1500.00``), dates (``2023-04-10``) and
-    patent numbers (``ZL202210123456.7``), and plain text without blank cells."""
+    patent numbers (``ZL202210123456.7``)."""
     kind = column.spec.kind
     if column.name.rsplit(".", 1)[-1] == "patent_number":
         return _quick_patent(cells)
-    if kind == "str" and column.spec.choices is None:  # plain text (ids, names): stripped
-        text = cells.str.strip_chars()
-        if (text.str.len_bytes() == 0).any():
-            return None  # blank cells become null: the general reading
-        return text, cells.is_not_null()
     if kind == "money" and not column.wan:
         read = cells.str.contains(_MONEY_SHAPE).fill_null(False)
         values = cells.str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
