@@ -8,7 +8,7 @@ one compact row per award for the checks across awards (pools, quotas, once per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -70,6 +70,8 @@ class Evaluated:
     findings: list[pl.DataFrame]
     units: pl.DataFrame  # UNIT_COLUMNS, one row per award
     keys: pl.DataFrame  # DUP_COLUMNS, one row per item with a distinct_by value
+    # Programs put off (``defer_below``): their records and items, awards keyed by their text.
+    deferred: list[tuple[pl.DataFrame, pl.DataFrame]] = field(default_factory=list)
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -99,7 +101,12 @@ def _repeats(keys: pl.Series) -> bool:
     return bool(keys.is_duplicated().any())
 
 
-def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> Evaluated:
+def evaluate(
+    ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame, defer_below: int = 0
+) -> Evaluated:
+    """``defer_below``: a program with fewer awards than this in the batch is not evaluated
+    here but handed back (``Evaluated.deferred``) to be evaluated with the next batches' (each
+    evaluation of a program has a fixed cost, whatever its size)."""
     records = merge_records(records)
     out = Evaluated([], pl.DataFrame(schema=UNIT_COLUMNS), pl.DataFrame(schema=DUP_COLUMNS))
     if records.height == 0:
@@ -140,6 +147,9 @@ def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> E
         rows = records.select(c for c in records.columns if c in row_columns)[at]
         mine = items.select(c for c in items.columns if c in item_columns)
         mine = mine[item_at[program_id]] if program_id in item_at else mine.clear()
+        if at.len() < defer_below:
+            out.deferred.append((_texts(rows, texts), _texts(mine, texts)))
+            continue
         result = _program(ctx, cp, rows, mine, texts, listed)
         out.findings += result.findings
         unit_parts.append(result.units)
@@ -293,6 +303,8 @@ class _Result:
 
 def _texts(frame: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
     """Awards keyed by their place in the batch keyed by their text again."""
+    if frame.schema[REC] == pl.String():  # already (a batch without items keeps its text)
+        return frame
     return frame.with_columns(texts.gather(frame[REC]).alias(REC))
 
 

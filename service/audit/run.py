@@ -15,6 +15,7 @@ memory follows the chunk and partition size, not the file size.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
@@ -42,6 +43,9 @@ from service.rules.loader import RuleBook
 Progress = Callable[[float, int], None]
 WORKERS = 2  # this machine's cores: reading, parsing and evaluating overlap
 AHEAD = 1  # batches worked on in the pool ahead of the one being taken (2: +20% memory, no faster)
+# A program with fewer awards in a batch is evaluated with the next batches' awards of small
+# programs, half a chunk at a time: each evaluation of a program costs a few ms whatever its size.
+PUT_OFF_BELOW = 10_000
 NO_RECORDS = pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()})
 NO_ITEMS = pl.DataFrame(schema={REC: pl.String()})
 
@@ -218,20 +222,36 @@ class Runner:
             return on_chunk
 
         pending: deque[Future[Cut]] = deque()
+        numbers = itertools.count()
+        put_off: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+
+        def evaluate_put_off() -> None:
+            recs = pl.concat([r for r, _ in put_off], how="diagonal_relaxed")
+            its = [i for _, i in put_off if i.height]
+            joined = pl.concat(its, how="diagonal_relaxed") if its else NO_ITEMS
+            pending.append(self.pool.submit(self._evaluated, recs, joined, across, next(numbers)))
+            put_off.clear()
 
         def take() -> None:
-            self.found += across.add(pending.popleft().result())
+            cut = pending.popleft().result()
+            self.found += across.add(cut)
+            put_off.extend(cut.deferred)
+            cut.deferred = []
+            if put_off and sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows // 2:
+                evaluate_put_off()
             self.progress(0.9 * records.progress["done"], self.rows)
 
         detail_stream = None
         if details is not None and files.detail_headers is not None:
             detail_stream = (details.name, details.chunks, seen(files.detail_headers))
         stream = batches((records.name, records.chunks, seen(files.headers)), detail_stream)
-        for number, batch in enumerate(stream):
-            pending.append(self.pool.submit(self._batch, files, batch, across, number))
+        for batch in stream:
+            pending.append(self.pool.submit(self._batch, files, batch, across, next(numbers)))
             if len(pending) > AHEAD:
                 take()
-        while pending:
+        while pending or put_off:
+            if not pending:
+                evaluate_put_off()
             take()
 
     def _batch(self, files: _Files, batch: Batch, across: Across, number: int) -> Cut:
@@ -248,10 +268,17 @@ class Runner:
             self.ctx,
             records if records is not None else NO_RECORDS,
             pl.concat(items, how="diagonal_relaxed") if items else NO_ITEMS,
+            defer_below=PUT_OFF_BELOW,
         )
         cut = across.cut(result, number)
         cut.findings = [f for r in rows for f in r.found] + cut.findings
         return cut
+
+    def _evaluated(
+        self, records: pl.DataFrame, items: pl.DataFrame, across: Across, number: int
+    ) -> Cut:
+        """Awards of programs put off by earlier batches, evaluated together."""
+        return across.cut(evaluate(self.ctx, records, items), number)
 
     def _read(
         self, table: Table, headers: Headers, raw: pl.DataFrame, details: bool = False
