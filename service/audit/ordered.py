@@ -28,6 +28,7 @@ class NotInOrder(Exception):
 class Batch:
     records: list[pl.DataFrame]  # raw rows of whole awards (pieces of consecutive chunks)
     items: list[pl.DataFrame]  # raw detail rows of the same awards (and orphans between)
+    last: bool = False  # the files end with it
 
 
 @dataclass
@@ -121,6 +122,6 @@ def batches(
         rows = awards.below(boundary)
         found = items.through(boundary) if items is not None else []
         if rows or found:
-            yield Batch(rows, found)
+            yield Batch(rows, found, last=not more)
         if not more:
             return

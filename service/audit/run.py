@@ -224,6 +224,7 @@ class Runner:
         pending: deque[Future[Cut]] = deque()
         numbers = itertools.count()
         put_off: list[tuple[pl.DataFrame, pl.DataFrame]] = []
+        ended = False  # once the last batch is in the pool, what is put off goes at once
 
         def evaluate_put_off() -> None:
             recs = pl.concat([r for r, _ in put_off], how="diagonal_relaxed")
@@ -237,7 +238,8 @@ class Runner:
             self.found += across.add(cut)
             put_off.extend(cut.deferred)
             cut.deferred = []
-            if put_off and sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows // 2:
+            enough = ended or sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows // 2
+            if put_off and enough:
                 evaluate_put_off()
             self.progress(0.9 * records.progress["done"], self.rows)
 
@@ -246,6 +248,7 @@ class Runner:
             detail_stream = (details.name, details.chunks, seen(files.detail_headers))
         stream = batches((records.name, records.chunks, seen(files.headers)), detail_stream)
         for batch in stream:
+            ended = batch.last
             pending.append(self.pool.submit(self._batch, files, batch, across, next(numbers)))
             if len(pending) > AHEAD:
                 take()
@@ -268,7 +271,7 @@ class Runner:
             self.ctx,
             records if records is not None else NO_RECORDS,
             pl.concat(items, how="diagonal_relaxed") if items else NO_ITEMS,
-            defer_below=PUT_OFF_BELOW,
+            defer_below=0 if batch.last else PUT_OFF_BELOW,
         )
         cut = across.cut(result, number)
         cut.findings = [f for r in rows for f in r.found] + cut.findings
