@@ -158,6 +158,7 @@ def test_batches_hold_whole_awards(
     details = [pl.concat(x.items) if x.items else b.clear() for x in out]
     assert pl.concat([a.clear(), *records]).equals(a)
     assert pl.concat([b.clear(), *details]).equals(b)
+    assert not any(x.last for x in out[:-1])  # a batch said to be the last is
     home: dict[str, int] = {}
     for number, batch in enumerate(zip(records, details, strict=True)):
         for frame in batch:

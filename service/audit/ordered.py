@@ -28,7 +28,7 @@ class NotInOrder(Exception):
 class Batch:
     records: list[pl.DataFrame]  # raw rows of whole awards (pieces of consecutive chunks)
     items: list[pl.DataFrame]  # raw detail rows of the same awards (and orphans between)
-    last: bool = False  # the files end with it
+    last: bool = False  # the files end with it (or they may end with no rows after it)
 
 
 @dataclass
