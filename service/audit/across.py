@@ -55,7 +55,7 @@ class Across:
         units, ctx = result.units, self.ctx
         out = Cut(result.findings, deferred=result.deferred)
         if units.height:
-            out.totals = _own(checks.program_totals(units))
+            out.totals = F.owned(checks.program_totals(units))
             out.pairs = checks.unit_pairs(units).with_columns(pl.all().cast(pl.Categorical))
         keys, owners = result.keys, units.clear()
         if keys.height:
@@ -170,16 +170,6 @@ def removed() -> None:
     """Waits until the files of finished audits are gone (the command line, before it ends)."""
     while _REMOVING:
         _REMOVING.pop().join()
-
-
-def _own(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text in buffers of its own (see findings._owned): kept to the end, it must not hold a
-    whole batch's column alive."""
-    return frame.with_columns(
-        pl.concat_str(pl.col(c), pl.lit("")).alias(c)
-        for c, t in frame.schema.items()
-        if t == pl.String()
-    )
 
 
 def with_limits(ctx: AuditContext, totals: pl.DataFrame) -> pl.DataFrame:

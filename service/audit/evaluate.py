@@ -147,8 +147,8 @@ def evaluate(
         rows = records.select(c for c in records.columns if c in row_columns)[at]
         mine = items.select(c for c in items.columns if c in item_columns)
         mine = mine[item_at[program_id]] if program_id in item_at else mine.clear()
-        if at.len() < defer_below:
-            out.deferred.append((_texts(rows, texts), _texts(mine, texts)))
+        if at.len() < defer_below:  # kept past the batch: text of its own (F.owned)
+            out.deferred.append((F.owned(_texts(rows, texts)), F.owned(_texts(mine, texts))))
             continue
         result = _program(ctx, cp, rows, mine, texts, listed)
         out.findings += result.findings

@@ -109,6 +109,14 @@ def _owned(text: pl.Expr) -> pl.Expr:
     return pl.concat_str(text, pl.lit(""))
 
 
+def owned(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column of ``frame`` in buffers of its own (see ``_owned``): for rows kept
+    after their batch, which must not hold the whole batch's text alive."""
+    return frame.with_columns(
+        _owned(pl.col(c)).alias(c) for c, t in frame.schema.items() if t == pl.String()
+    )
+
+
 def yuan(fen: pl.Expr) -> pl.Expr:
     """Fen (never negative here) as text in yuan with two decimals, for messages."""
     cents = (fen % 100).cast(pl.String).str.zfill(2)

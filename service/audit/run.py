@@ -250,7 +250,7 @@ class Runner:
         for batch in stream:
             ended = batch.last
             pending.append(self.pool.submit(self._batch, files, batch, across, next(numbers)))
-            if len(pending) > AHEAD:
+            while len(pending) > AHEAD:  # put-off evaluations count: no batch waits queued
                 take()
         while pending or put_off:
             if not pending:
