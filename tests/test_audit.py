@@ -300,17 +300,26 @@ def test_csv_blocks_read_as_the_whole_file(tmp_path: Path, seed: int) -> None:
 
 def test_allocator_keeps_freed_pages_unless_the_operator_says_otherwise() -> None:
     """The audit sets polars' allocator before polars loads (polars adds its defaults in front,
-    and the last setting wins); an operator's own setting is kept."""
+    and the last setting wins); an operator's own setting is kept. polars' default inherited
+    from a parent process that imported polars (this one) is not an operator's setting."""
     import os
     import subprocess
     import sys
 
-    from service.audit._allocator import DECAY
+    from service.audit._allocator import DECAY, POLARS_DEFAULT
 
-    script = "import service.audit, os; print(os.environ['_RJEM_MALLOC_CONF'])"
-    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
-    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert run.stdout.strip().endswith(DECAY)
-    env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:0"
-    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert run.stdout.strip().endswith(",dirty_decay_ms:0") and DECAY not in run.stdout
+    def setting(value: str | None) -> str:
+        script = "import service.audit, os; print(os.environ['_RJEM_MALLOC_CONF'])"
+        env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+        if value is not None:
+            env["_RJEM_MALLOC_CONF"] = value
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+        return run.stdout.decode().strip()
+
+    assert os.environ["_RJEM_MALLOC_CONF"].startswith(POLARS_DEFAULT)  # polars set it here
+    assert setting(None).endswith(DECAY)
+    assert setting(os.environ["_RJEM_MALLOC_CONF"]).endswith(DECAY)
+    assert setting(f"{POLARS_DEFAULT},{POLARS_DEFAULT}").endswith(DECAY)  # a grandchild
+    assert setting("dirty_decay_ms:0").endswith(",dirty_decay_ms:0")
+    assert DECAY not in setting("dirty_decay_ms:0")
+    assert setting(f"{POLARS_DEFAULT},dirty_decay_ms:0").endswith(",dirty_decay_ms:0")
