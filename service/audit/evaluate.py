@@ -55,14 +55,19 @@ UNIT_COLUMNS: dict[str, pl.DataType] = {
 DUP_COLUMNS: dict[str, pl.DataType] = {
     "src": pl.String(),
     "row": pl.Int64(),
-    REC: pl.String(),
+    REC: pl.Int64(),  # the award's place in the batch: its row in ``Evaluated.owners``
     KEY: pl.String(),
     SEQ: pl.Int64(),  # the item's label (``patents[2] ZL…``) is made for findings only
     SHARE: pl.Int64(),
 }
-# Who claimed an item key, from its award's unit: joined to the few keys that repeat, at the end
-# (an award's strings are not copied to each of its items).
-OWNER_COLUMNS = (REC, "program_id", "award_id", "applicant_uscc", "applicant_name")
+# Who claimed an item key: its award's row in the batch's owners, looked up for the few keys
+# that repeat, at the end (an award's strings are not copied to each of its items).
+OWNER_COLUMNS: dict[str, pl.DataType] = {
+    "program_id": pl.String(),
+    "award_id": pl.String(),
+    "applicant_uscc": pl.String(),
+    "applicant_name": pl.String(),
+}
 
 
 @dataclass
@@ -70,6 +75,9 @@ class Evaluated:
     findings: list[pl.DataFrame]
     units: pl.DataFrame  # UNIT_COLUMNS, one row per award
     keys: pl.DataFrame  # DUP_COLUMNS, one row per item with a distinct_by value
+    # OWNER_COLUMNS of every award of the batch, by its place (``rec`` of the keys); only when
+    # there are keys.
+    owners: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=OWNER_COLUMNS))
     # Programs put off (``defer_below``): their records and items, awards keyed by their text.
     deferred: list[tuple[pl.DataFrame, pl.DataFrame]] = field(default_factory=list)
 
@@ -158,6 +166,8 @@ def evaluate(
         out.units = pl.concat(unit_parts, how="vertical_relaxed")
     if key_parts:
         out.keys = pl.concat(key_parts, how="vertical_relaxed")
+    if out.keys.height:
+        out.owners = _conform(records, OWNER_COLUMNS)
     return out
 
 
@@ -348,9 +358,7 @@ def _program(
             found += item_findings(cp, cg, decided, judged[cg.group.list_name])
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
-    keys = _keys(cp, judged)
-    if keys.schema[REC] != pl.String():
-        keys = _conform(_texts(keys, texts), DUP_COLUMNS)
+    keys = _conform(_keys(cp, judged), DUP_COLUMNS)
     return _Result(found, _conform(_texts(decided, texts), UNIT_COLUMNS), keys)
 
 
