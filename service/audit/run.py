@@ -96,6 +96,9 @@ class Runner:
         self.progress = progress or (lambda fraction, rows: None)
         self.found: list[pl.DataFrame] = []
         self.rows = 0
+        # Set when the last batch is read (files in award order): batches still being
+        # evaluated then put nothing off (whether they see it in time changes no finding).
+        self.read_all = False
 
     def run(
         self, records: Table, details: Table | None = None, in_order: bool = True
@@ -248,8 +251,10 @@ class Runner:
             detail_stream = (details.name, details.chunks, seen(files.detail_headers))
         stream = batches((records.name, records.chunks, seen(files.headers)), detail_stream)
         for batch in stream:
-            ended = batch.last
+            ended = self.read_all = batch.last
             pending.append(self.pool.submit(self._batch, files, batch, across, next(numbers)))
+            if ended and put_off:  # evaluated beside the batches still in the pool
+                evaluate_put_off()
             while len(pending) > AHEAD:  # put-off evaluations count: no batch waits queued
                 take()
         while pending or put_off:
@@ -271,7 +276,8 @@ class Runner:
             self.ctx,
             records if records is not None else NO_RECORDS,
             pl.concat(items, how="diagonal_relaxed") if items else NO_ITEMS,
-            defer_below=0 if batch.last else PUT_OFF_BELOW,
+            # Nothing is put off once the files are read: no batch would come to take it.
+            defer_below=0 if batch.last or self.read_all else PUT_OFF_BELOW,
         )
         cut = across.cut(result, number)
         cut.findings = [f for r in rows for f in r.found] + cut.findings
