@@ -81,13 +81,22 @@ class Across:
 
     def finish(self) -> tuple[list[pl.DataFrame], pl.DataFrame]:
         """The findings across awards, and per program: awards, units, awarded, allowed, pool."""
-        found = []
-        # The checks run side by side (polars frees the GIL): the keys looked up on disk, the
-        # quotas, and here the applicants funded twice and the program totals.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="audit-across") as pool:
-            jobs = [pool.submit(self._duplicates), pool.submit(self._quotas)]
-            found += self._funded_twice()
+        found: list[pl.DataFrame] = []
+        # The checks run side by side (polars frees the GIL), in pieces a pool can share out:
+        # the quotas, the applicants funded twice, and each batch's keys whose hash is seen twice
+        # (read from its file); here, the hashes seen twice and the program totals.
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="audit-across") as pool:
+            jobs = [pool.submit(self._quotas), pool.submit(self._funded_twice)]
+            repeated = self._repeated_hashes()
+            claims = [
+                pool.submit(self._claims, cut, repeated)
+                for cut in self.cuts
+                if cut.hashes is not None and repeated.len()
+            ]
             programs = self._programs(found)
+            keys = [k for job in claims if (k := job.result()).height]
+            if keys:
+                found.append(checks.duplicates(self.ctx, pl.concat(keys)))
             for job in jobs:
                 found += job.result()
         return found, programs
@@ -125,34 +134,26 @@ class Across:
         quota = self._read("quota")
         return [checks.quotas(self.ctx, checks.units_of(quota))] if quota.height else []
 
-    def _duplicates(self) -> list[pl.DataFrame]:
-        keys = self._repeated_keys()
-        return [checks.duplicates(self.ctx, keys)] if keys.height else []
-
-    def _repeated_keys(self) -> pl.DataFrame:
-        """The rows of every key whose hash is seen twice (the duplicates, and the rare keys
-        that share a hash with another: ``checks.duplicates`` compares the keys themselves)."""
+    def _repeated_hashes(self) -> pl.Series:
+        """The hashes of item keys seen twice: the duplicates, and the rare keys that share a
+        hash with another (``checks.duplicates`` compares the keys themselves)."""
         hashes = [c.hashes for c in self.cuts if c.hashes is not None]
         if not hashes:
-            return F.empty()
+            return pl.Series(dtype=pl.UInt64)
         every = pl.concat(hashes).sort()  # equal hashes side by side (a sort is 5x is_duplicated)
-        repeated = every.filter((every == every.shift(1)) | (every == every.shift(-1))).unique()
-        if repeated.len() == 0:
+        return every.filter((every == every.shift(1)) | (every == every.shift(-1))).unique()
+
+    def _claims(self, cut: Cut, repeated: pl.Series) -> pl.DataFrame:
+        """The rows of a batch's keys whose hash is ``repeated``, with who claimed them."""
+        assert cut.hashes is not None
+        mine = cut.hashes.is_in(repeated.implode())  # the file's rows are in the hashes' order
+        if not mine.any():
             return F.empty()
-        repeated = repeated.implode()
-        parts = []
-        for cut in self.cuts:
-            if cut.hashes is None:
-                continue
-            mine = cut.hashes.is_in(repeated)  # the file's rows are in the order of its hashes
-            if not mine.any():
-                continue
-            keys = _wide(pl.read_ipc(cut.files["keys"]).filter(mine))
-            owners = _wide(pl.read_ipc(cut.files["owners"]))[keys[REC]]
-            # An award is identified by its batch and its place in it.
-            rec = (pl.lit(cut.number, dtype=pl.Int64) * 2**32 + pl.col(REC)).alias(REC)
-            parts.append(pl.concat([keys.with_columns(rec), owners], how="horizontal"))
-        return pl.concat(parts) if parts else F.empty()
+        keys = _wide(pl.read_ipc(cut.files["keys"]).filter(mine))
+        owners = _wide(pl.read_ipc(cut.files["owners"]))[keys[REC]]
+        # An award is identified by its batch and its place in it.
+        rec = (pl.lit(cut.number, dtype=pl.Int64) * 2**32 + pl.col(REC)).alias(REC)
+        return pl.concat([keys.with_columns(rec), owners], how="horizontal")
 
     def _read(self, kind: str, where: pl.Expr | None = None) -> pl.DataFrame:
         """The rows of every batch's file of ``kind`` (those ``where`` holds), in batch order;
