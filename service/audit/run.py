@@ -44,7 +44,7 @@ Progress = Callable[[float, int], None]
 WORKERS = 2  # this machine's cores: reading, parsing and evaluating overlap
 AHEAD = 1  # batches worked on in the pool ahead of the one being taken (2: +20% memory, no faster)
 # A program with fewer awards in a batch is evaluated with the next batches' awards of small
-# programs, half a chunk at a time: each evaluation of a program costs a few ms whatever its size.
+# programs, a chunk at a time: each evaluation of a program costs a few ms whatever its size.
 PUT_OFF_BELOW = 10_000
 NO_RECORDS = pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()})
 NO_ITEMS = pl.DataFrame(schema={REC: pl.String()})
@@ -241,7 +241,7 @@ class Runner:
             self.found += across.add(cut)
             put_off.extend(cut.deferred)
             cut.deferred = []
-            enough = ended or sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows // 2
+            enough = ended or sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows
             if put_off and enough:
                 evaluate_put_off()
             self.progress(0.9 * records.progress["done"], self.rows)
