@@ -252,12 +252,13 @@ def _patent_weights(half: int) -> pl.Series:
 def _quick_patent(cells: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(canonical, read) for ``ZL`` + 12 digits + ``.`` + check character."""
     read = cells.str.contains(_PATENT_SHAPE).fill_null(False)
+    digits = cells.str.slice(2, 12)
     frame = pl.DataFrame(
         [
-            cells.alias("t"),
+            digits.alias("d"),
             read.alias("read"),
-            cells.str.slice(2, 12).cast(pl.Int64, strict=False).alias("n"),
-            cells.str.slice(15, 1).alias("c"),
+            digits.cast(pl.Int64, strict=False).alias("n"),
+            cells.str.tail(1).alias("c"),
         ]
     )
     n = pl.when("read").then(pl.col("n"))  # twelve digits: both halves index the tables
@@ -266,8 +267,7 @@ def _quick_patent(cells: pl.Series) -> tuple[pl.Series, pl.Series]:
         + _patent_weights(1).gather(frame.select(n % 10**6).to_series())
     ) % 11
     ok = pl.col("c") == _CHECK_CHARACTERS.gather(r)  # "0"-"9", "X" for 10: compared as text
-    canonical = pl.col("t").str.replace(".", "", literal=True).str.slice(2)
-    return frame.select(pl.when(ok).then(canonical)).to_series(), read
+    return frame.select(pl.when(ok).then(pl.concat_str("d", "c"))).to_series(), read
 
 
 def _quick(cells: pl.Series, column: Column) -> tuple[pl.Series, pl.Series] | None:
