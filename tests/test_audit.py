@@ -323,3 +323,50 @@ def test_allocator_keeps_freed_pages_unless_the_operator_says_otherwise() -> Non
     assert setting("dirty_decay_ms:0").endswith(",dirty_decay_ms:0")
     assert DECAY not in setting("dirty_decay_ms:0")
     assert setting(f"{POLARS_DEFAULT},dirty_decay_ms:0").endswith(",dirty_decay_ms:0")
+
+
+def test_soft_and_per_district_quotas(book: RuleBook, tmp_path: Path) -> None:
+    """第十三条 funds about 10 units a round (a soft quota: one warning per round, with how many
+    more); 第十二条（二） one per district a round (the later units are findings, by date of
+    award then file order). An applicant funded twice in a round is one unit; an award with no
+    district is not counted against a district."""
+    from service.schemas.identifiers import uscc_check_char
+
+    def uscc(i: int) -> str:
+        first = f"91310000MA{i:07d}"
+        return first + uscc_check_char(first)
+
+    rows = [
+        "program_id,award_id,applicant_uscc,applicant_name,awarded_amount,awarded_on,round,district"
+    ]
+    soft = [("R1", i) for i in range(12)] + [("R1", 0)] + [("R2", i) for i in range(10)]
+    for n, (rnd, i) in enumerate(soft):
+        rows.append(
+            f"ipa2022-art13,S{n},{uscc(i)},单位{i},500000.00,2023-04-{1 + n % 28:02d},{rnd},"
+        )
+    supermarkets = [
+        ("M0", 100, "2023-05-02", "R1", "pudong"),
+        ("M1", 101, "2023-05-01", "R1", "pudong"),  # earlier: the first in pudong
+        ("M2", 102, "2023-05-01", "R1", "xuhui"),
+        ("M3", 103, "2023-05-03", "R1", ""),  # no district: not counted
+        ("M4", 104, "2023-05-04", "R2", "pudong"),  # another round
+        ("M5", 105, "2023-05-05", "R1", "pudong"),
+    ]
+    for award, i, day, rnd, district in supermarkets:
+        rows.append(f"ipa2022-art12-2,{award},{uscc(i)},超市{i},100000.00,{day},{rnd},{district}")
+    path = tmp_path / "quotas.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    findings = run_audit(book, path).findings
+    quota = findings.filter(pl.col("kind").is_in(["quota_exceeded", "soft_quota_exceeded"]))
+    # Units are named by the row of their first award (the header is row 1; M0 is row 25).
+    got = sorted(quota.select("kind", "program_id", "row", "amount_at_stake").iter_rows())
+    assert got == [
+        ("quota_exceeded", "ipa2022-art12-2", 25, 10000000),  # M0
+        ("quota_exceeded", "ipa2022-art12-2", 30, 10000000),  # M5
+        ("soft_quota_exceeded", "ipa2022-art13", None, None),
+    ]
+    (warning,) = quota.filter(pl.col("kind") == "soft_quota_exceeded").iter_rows(named=True)
+    assert "（多2家）" in warning["message_zh"] and "(2 more)" in warning["message_en"]
+    assert warning["article"] == "第十三条" and warning["severity"] == "warning"
+    m5 = quota.filter(pl.col("row") == 30).row(0, named=True)
+    assert "本轮第3家" in m5["message_zh"] and m5["rule"] == "quota"
