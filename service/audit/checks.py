@@ -187,22 +187,34 @@ def _unit_schema() -> pl.DataFrame:
 def quotas(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
     """More units than a quota allows in one round: the units after the first N (by date of
     award, then file order) are findings; a soft quota (N家左右) is one warning."""
+    limits = {p.id: p.quota for p in ctx.book.programs.values() if p.quota is not None}
+    by_district = [p for p, q in limits.items() if q.kind == "per_district"]
+    units = units.filter(
+        pl.col("program_id").is_in(list(limits))
+        & (pl.col("district").is_not_null() | ~pl.col("program_id").is_in(by_district))
+    )
+    if units.height == 0:
+        return F.empty()
+    # Each unit's place among its program's units of the round (and district), all programs at
+    # once: a stable sort by those keys keeps the order of award within each.
+    area = pl.when(pl.col("program_id").is_in(by_district)).then(pl.col("district"))
+    keys = ["program_id", "round", "_area"]
+    ranked = (
+        units.sort(["awarded_on", "src", "row"], nulls_last=True)
+        .with_columns(area.alias("_area"))
+        .sort(keys, maintain_order=True, nulls_last=True)
+    )
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    start = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift()) for k in keys)
+    limit = pl.col("program_id").replace_strict({p: q.limit for p, q in limits.items()})
+    excess = ranked.with_columns(
+        (index - pl.when(start.fill_null(True)).then(index).forward_fill()).alias("_rank")
+    ).filter(pl.col("_rank") >= limit)
     found = []
-    units = units.sort(["awarded_on", "src", "row"], nulls_last=True)
-    for (program_id,), part in units.group_by("program_id"):
-        program = ctx.book.get(str(program_id))
-        if program is None or program.quota is None:
-            continue
-        q = program.quota
-        keys = ["round", "district"] if q.kind == "per_district" else ["round"]
-        if q.kind == "per_district":
-            part = part.filter(pl.col("district").is_not_null())
-        ranked = part.with_columns(pl.int_range(pl.len()).over(keys).alias("_rank"))
-        excess = ranked.filter(pl.col("_rank") >= q.limit)
-        if excess.height == 0:
-            continue
+    for (program_id,), part in excess.group_by("program_id"):
+        q = limits[str(program_id)]
         if q.kind == "soft":
-            first = excess.group_by(keys).agg(pl.all().first(), pl.len().alias("_n"))
+            first = part.group_by(["round"]).agg(pl.all().first(), pl.len().alias("_n"))
             found.append(
                 F.build(
                     first.with_columns(pl.lit(None, dtype=pl.Int64).alias("row")),
@@ -226,7 +238,7 @@ def quotas(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
             continue
         found.append(
             F.build(
-                excess,
+                part,
                 "quota_exceeded",
                 rule="quota",
                 article=q.article,
