@@ -37,10 +37,9 @@ KEY = "key"
 ITEM = "item"
 LIST = "list"
 RECORD_META = ["src", "row", REC, "program_id", "award_id", "applicant_uscc", "applicant_name"]
-UNIT_COLUMNS: dict[str, pl.DataType] = {
+UNIT_COLUMNS: dict[str, pl.DataType] = {  # what the checks across awards need of an award
     "src": pl.String(),
     "row": pl.Int64(),
-    REC: pl.String(),
     "program_id": pl.String(),
     "award_id": pl.String(),
     "applicant_uscc": pl.String(),
@@ -148,7 +147,7 @@ def evaluate(
         if cp is None:
             rows = records[at]
             out.findings.append(_unknown(rows))
-            unit_parts.append(_conform(_texts(rows, texts), UNIT_COLUMNS))
+            unit_parts.append(_conform(rows, UNIT_COLUMNS))
             continue
         # Only the columns this program reads are taken (a file has the facts of every program).
         row_columns, item_columns = _reads(cp)
@@ -158,7 +157,7 @@ def evaluate(
         if at.len() < defer_below:  # kept past the batch: text of its own (F.owned)
             out.deferred.append((F.owned(_texts(rows, texts)), F.owned(_texts(mine, texts))))
             continue
-        result = _program(ctx, cp, rows, mine, texts, listed)
+        result = _program(ctx, cp, rows, mine, listed)
         out.findings += result.findings
         unit_parts.append(result.units)
         key_parts.append(result.keys)
@@ -323,7 +322,6 @@ def _program(
     cp: CompiledProgram,
     rows: pl.DataFrame,
     items: pl.DataFrame,
-    texts: pl.Series,
     listed: list[str],
 ) -> _Result:
     meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
@@ -359,7 +357,7 @@ def _program(
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
     keys = _conform(_keys(cp, judged), DUP_COLUMNS)
-    return _Result(found, _conform(_texts(decided, texts), UNIT_COLUMNS), keys)
+    return _Result(found, _conform(decided, UNIT_COLUMNS), keys)
 
 
 def _keys(cp: CompiledProgram, judged: dict[str, pl.DataFrame]) -> pl.DataFrame:
