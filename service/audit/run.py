@@ -41,9 +41,12 @@ from service.engine.polars_decide import REC
 from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
-WORKERS = 2  # this machine's cores: reading, parsing and evaluating overlap
-# Batches in the pool ahead of the one being taken: with two, one waits queued, so a worker that
-# is done takes it at once rather than idling while the next batch is read (-2% at 1M, ~+60 MB).
+# Reading (here), parsing and evaluating overlap. Each polars operation a worker runs waits for
+# polars' own threads; a third worker keeps this machine's two cores busier in those waits
+# (-2.5% at 1M, +130 MB at 2M: bench/README.md).
+WORKERS = 3
+# Batches in the pool ahead of the one being taken: two, so that a worker done with its batch
+# takes the next at once rather than idling while the next batch is read (-2% at 1M).
 AHEAD = 2
 # A program with fewer awards in a batch is evaluated with the next batches' awards of small
 # programs, a chunk at a time: each evaluation of a program costs a few ms whatever its size.
@@ -307,7 +310,7 @@ class Runner:
             ahead: deque[Future[Cut | None]] = deque()
             for part in range(spill.parts):
                 ahead.append(self.pool.submit(self._partition, spill, across, part))
-                if len(ahead) >= WORKERS:
+                if len(ahead) >= AHEAD:  # a partition is larger than a batch: two at a time
                     self._take(ahead.popleft().result(), across)
                 self.progress(0.7 + 0.2 * (part + 1) / spill.parts, self.rows)
             while ahead:
