@@ -5,9 +5,9 @@ across awards need of it:
 - program totals and the distinct (program, applicant) pairs: small, kept in memory;
 - the awards of programs that fund an applicant once, or have a quota: few, kept on disk;
 - every item key (patents, loans, contracts) for the duplicate checks: many. Each key's hash
-  (8 bytes) is kept in memory and its row goes to disk, and so does who claimed it (the awards
-  of the batch); at the end only hashes seen twice are looked up there, with their claimants,
-  and the duplicates among them are decided on the keys themselves.
+  (8 bytes) is kept in memory and its row goes to disk, and so does who claimed it (the batch's
+  awards, found by their place in it); at the end only hashes seen twice are looked up there,
+  with their claimants, and the duplicates among them are decided on the keys themselves.
 Memory follows the hashes (8 bytes an item) and the applicants, not the rows of the file.
 """
 
