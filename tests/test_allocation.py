@@ -1,5 +1,5 @@
-"""Pool allocation and quotas (shared/spec/programs.md, "Pool allocation across a round",
-"Quota"): pure arithmetic, no database."""
+"""Pool allocation (shared/spec/programs.md, "Pool allocation across a round"): pure arithmetic,
+no database. Quotas: tests/test_quotas.py."""
 
 from __future__ import annotations
 
@@ -10,30 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.allocation import Claim, allocate_pool, check_quota, stable_order
-from service.rules.model import QuotaSpec
+from service.allocation import Claim, allocate_pool, stable_order
 
 T0 = datetime(2023, 7, 1, 9, 0, tzinfo=UTC)
 
 
-def claim(app_id: int, entitlement: str, minutes: int = 0, district: str | None = None) -> Claim:
-    return Claim(app_id, T0 + timedelta(minutes=minutes), Decimal(entitlement), district)
+def claim(app_id: int, entitlement: str, minutes: int = 0) -> Claim:
+    return Claim(app_id, T0 + timedelta(minutes=minutes), Decimal(entitlement))
 
 
 def amounts(claims: list[Claim], pool: str | None) -> dict[int, str]:
     available = None if pool is None else Decimal(pool)
     return {s.application_id: str(s.amount) for s in allocate_pool(claims, available)}
-
-
-def quota(kind: str, limit: int) -> QuotaSpec:
-    return QuotaSpec(
-        kind=kind,  # type: ignore[arg-type]
-        limit=limit,
-        article="第九条",
-        zh="测试名额",
-        en="test quota",
-        district_field="district" if kind == "per_district" else None,
-    )
 
 
 # -- the pool -----------------------------------------------------------------------------
@@ -140,52 +128,3 @@ def test_negative_or_sub_fen_entitlements_are_refused() -> None:
         allocate_pool([claim(1, "-1.00")], Decimal("10.00"))
     with pytest.raises(ValueError):
         allocate_pool([claim(1, "1.001")], Decimal("10.00"))
-
-
-# -- quotas ------------------------------------------------------------------------------
-
-
-def test_a_hard_quota_at_its_limit_passes() -> None:
-    check = check_quota(quota("hard", 2), [claim(1, "1.00"), claim(2, "1.00", 1)])
-    assert check.breaches == [] and check.warnings == []
-
-
-def test_one_over_a_hard_quota_names_the_later_submission_without_choosing() -> None:
-    # Application 1 was submitted last: the stable order is by submitted_at, not by id.
-    claims = [claim(1, "1.00", 9), claim(2, "1.00", 0), claim(3, "1.00", 5)]
-    (breach,) = check_quota(quota("hard", 2), claims).breaches
-    assert (breach.kind, breach.limit, breach.count) == ("hard", 2, 3)
-    assert breach.applications == [2, 3, 1]
-    assert breach.over == [1]
-
-
-def test_a_hard_quota_of_one() -> None:
-    (breach,) = check_quota(quota("hard", 1), [claim(5, "1.00", 1), claim(4, "1.00", 1)]).breaches
-    assert breach.applications == [4, 5] and breach.over == [5]
-
-
-def test_a_soft_quota_warns_one_over_and_is_silent_at_the_limit() -> None:
-    eight = [claim(i, "1.00", i) for i in range(1, 9)]
-    assert check_quota(quota("soft", 8), eight).warnings == []
-    nine = [*eight, claim(9, "1.00", 9)]
-    check = check_quota(quota("soft", 8), nine)
-    assert check.breaches == []
-    assert [(w.kind, w.limit, w.count) for w in check.warnings] == [("soft", 8, 9)]
-
-
-def test_one_per_district() -> None:
-    fine = [claim(1, "1.00", 0, "huangpu"), claim(2, "1.00", 1, "xuhui")]
-    assert check_quota(quota("per_district", 1), fine).breaches == []
-    crowded = [*fine, claim(3, "1.00", 2, "huangpu"), claim(4, "1.00", 3, "jiading")]
-    (breach,) = check_quota(quota("per_district", 1), crowded).breaches
-    assert (breach.kind, breach.district, breach.applications, breach.over) == (
-        "per_district",
-        "huangpu",
-        [1, 3],
-        [3],
-    )
-
-
-def test_no_quota_checks_nothing() -> None:
-    check = check_quota(None, [claim(i, "1.00") for i in range(50)])
-    assert check.breaches == [] and check.warnings == []

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from service import quotas as Q
 from service.audit import findings as F
 from service.audit.context import AuditContext
 from service.audit.evaluate import AWARDED, ITEM, KEY
@@ -185,31 +186,14 @@ def _unit_schema() -> pl.DataFrame:
 
 
 def quotas(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
-    """More units than a quota allows in one round: the units after the first N (by date of
-    award, then file order) are findings; a soft quota (N家左右) is one warning."""
+    """More units than a quota allows in one round: the units placed after the first N (in
+    ``service.quotas``' ordering: the date of the unit's first award in the round, then its file
+    and row) are findings; a soft quota (N家左右) is one warning per round."""
     limits = {p.id: p.quota for p in ctx.book.programs.values() if p.quota is not None}
-    by_district = [p for p, q in limits.items() if q.kind == "per_district"]
-    units = units.filter(
-        pl.col("program_id").is_in(list(limits))
-        & (pl.col("district").is_not_null() | ~pl.col("program_id").is_in(by_district))
-    )
-    if units.height == 0:
+    placed = Q.places(units, limits, at="awarded_on", tie=["src", "row"])
+    excess = placed.filter(pl.col(Q.PLACE) > pl.col(Q.LIMIT))
+    if excess.height == 0:
         return F.empty()
-    # Each unit's place among its program's units of the round (and district), all programs at
-    # once: a stable sort by those keys keeps the order of award within each.
-    area = pl.when(pl.col("program_id").is_in(by_district)).then(pl.col("district"))
-    keys = ["program_id", "round", "_area"]
-    ranked = (
-        units.sort(["awarded_on", "src", "row"], nulls_last=True)
-        .with_columns(area.alias("_area"))
-        .sort(keys, maintain_order=True, nulls_last=True)
-    )
-    index = pl.int_range(pl.len(), dtype=pl.Int64)
-    start = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift()) for k in keys)
-    limit = pl.col("program_id").replace_strict({p: q.limit for p, q in limits.items()})
-    excess = ranked.with_columns(
-        (index - pl.when(start.fill_null(True)).then(index).forward_fill()).alias("_rank")
-    ).filter(pl.col("_rank") >= limit)
     found = []
     for (program_id,), part in excess.group_by("program_id"):
         q = limits[str(program_id)]
@@ -244,12 +228,12 @@ def quotas(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
                 article=q.article,
                 message_zh=pl.concat_str(
                     pl.lit("本轮第"),
-                    (pl.col("_rank") + 1).cast(pl.String),
+                    pl.col(Q.PLACE).cast(pl.String),
                     pl.lit(f"家获资助单位，超过名额{q.limit}家：{q.zh}"),
                 ),
                 message_en=pl.concat_str(
                     pl.lit("Unit no. "),
-                    (pl.col("_rank") + 1).cast(pl.String),
+                    pl.col(Q.PLACE).cast(pl.String),
                     pl.lit(f" funded in the round, above the quota of {q.limit}: {q.en}"),
                 ),
                 amount_at_stake=pl.col(AWARDED),

@@ -1,4 +1,5 @@
-"""Funding rounds and their allocation: quotas, then the program pool (service.allocation).
+"""Funding rounds and their allocation: the quota (service.quotas), then the program pool
+(service.allocation).
 
 The pool (``pool`` parameter, e.g. 第二十条's 5,000,000) is the program's total across all of its
 rounds: a round may hand out what the program's other rounds have not. Allocating locks every
@@ -16,7 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
-from service.allocation import Claim, QuotaCheck, allocate_pool, check_quota
+from service import quotas
+from service.allocation import Claim, allocate_pool
 from service.db import disqualifications
 from service.db.models import (
     Allocation,
@@ -30,6 +32,7 @@ from service.db.models import (
 from service.db.session import Database
 from service.errors import NotFound, QuotaExceeded
 from service.money import fmt, from_fen, to_fen
+from service.quotas import QuotaCheck, Unit
 from service.rules.model import QuotaSpec
 from service.rules.program import Program
 
@@ -147,7 +150,7 @@ def _breach_error(quota: QuotaSpec, check: QuotaCheck) -> QuotaExceeded:
                 "limit": b.limit,
                 "count": b.count,
                 "district": b.district,
-                "applications": b.applications,
+                "applications": b.units,
                 "over": b.over,
             }
             for b in check.breaches
@@ -174,6 +177,7 @@ def _warnings(quota: QuotaSpec | None, check: QuotaCheck) -> list[dict[str, Any]
 @dataclass
 class _Taken:
     claims: list[Claim]
+    units: list[Unit]  # the same applications, as the quota counts them
     evaluation_of: dict[int, int]  # application id -> the evaluation its entitlement came from
     excluded: list[Excluded]
 
@@ -186,7 +190,7 @@ def _take(session: Session, program: Program, round_id: int) -> _Taken:
         if disqualifications.applies_to(program)
         else set()
     )
-    taken = _Taken([], {}, [])
+    taken = _Taken([], [], {}, [])
     for app, ev in candidates:
         assert app.id is not None and ev.id is not None
         if not app.approved:
@@ -198,10 +202,10 @@ def _take(session: Session, program: Program, round_id: int) -> _Taken:
         elif ev.award_fen is None:
             taken.excluded.append(Excluded(app.id, "no_entitlement"))
         else:
+            submitted_at = as_utc(app.submitted_at)
+            taken.claims.append(Claim(app.id, submitted_at, from_fen(ev.award_fen)))
             district = _district(program, program.quota, app)
-            taken.claims.append(
-                Claim(app.id, as_utc(app.submitted_at), from_fen(ev.award_fen), district)
-            )
+            taken.units.append(Unit(app.id, submitted_at, district))
             taken.evaluation_of[app.id] = ev.id
     return taken
 
@@ -219,7 +223,7 @@ def allocate(db: Database, programs: Callable[[str], Program], round_id: int) ->
         ).all()
 
         taken = _take(session, program, round_id)
-        check = check_quota(program.quota, taken.claims)
+        check = quotas.check(program.quota, taken.units)
         if check.breaches:
             assert program.quota is not None
             raise _breach_error(program.quota, check)
