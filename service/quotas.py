@@ -11,13 +11,14 @@ for a per-district quota (各区1家) per district too:
 * hard (不超过N) and per-district: the units placed after the first N are beyond the limit;
 * soft (N家左右): the same places, but the caller only warns.
 
-The ordering, one for both callers: **earlier time first, a unit with no time last, then the
-tie-break** (the ``at`` column, then the ``tie`` columns). The time is when the unit came to the bureau
-for this round: in allocation the application's ``submitted_at`` (the stored flow knows it,
-and first come is the only order the service may use without choosing winners, which the
-reviewers do); in the audit the date of the unit's first award in the round (past-award files
-carry it; the submission time they rarely carry). The tie-break is what is stable across runs:
-the lower application id, or the file and row of the unit's first award.
+The ordering, one for both callers: **when the unit's application was received**
+(``submitted_at``), **then when it was awarded** (``awarded_on``, the date of its first award in
+the round), **then a stable tie-break** (the lower application id; in the audit, the file and
+row of the unit's first award). Earlier first; a unit with no time for a key comes after those
+with one. First come is the only order the service may use without choosing winners (the
+reviewers choose, 择优遴选), and the audit re-checking a round must name the units allocation
+would have named: so both order by receipt. Allocation always knows ``submitted_at`` and has no
+award date yet; past-award files often carry only the award date, and then it decides.
 
 A unit with no district is not counted under a per-district quota: its district is unknown,
 so no district's count can include it (such an application already fails ``district-given``
@@ -39,18 +40,20 @@ ROUND = "round"
 DISTRICT = "district"
 PLACE = "place"  # 1-based, among the units the quota counts together
 LIMIT = "limit"
+RECEIVED = "submitted_at"
+AWARDED_ON = "awarded_on"
 AREA = "_area"  # the district for a per-district quota, else null (one group)
 
 
 def places(
-    units: pl.DataFrame, quotas: Mapping[str, QuotaSpec], at: str, tie: Sequence[str]
+    units: pl.DataFrame, quotas: Mapping[str, QuotaSpec], tie: Sequence[str]
 ) -> pl.DataFrame:
     """Every unit a quota counts, with its ``place`` and the quota's ``limit``; a unit is beyond
     the limit when ``place > limit``.
 
-    ``units``: one row per unit with ``program_id``, ``round``, ``district``, its time (column
-    ``at``: any sortable type, null when unknown) and the ``tie`` columns; other columns are
-    carried along. Units of programs without a quota in
+    ``units``: one row per unit with ``program_id``, ``round``, ``district``, the ``tie``
+    columns, and ``submitted_at`` or ``awarded_on`` or both (any sortable type, null when
+    unknown); other columns are carried along. Units of programs without a quota in
     ``quotas`` are left out. The rows come back grouped (program, round, district) and in order
     within each group. All programs are placed at once: one sort by the ordering, then a stable
     sort by the group keys keeps that order within each group.
@@ -66,10 +69,11 @@ def places(
             pl.lit(None, pl.Int64).alias(PLACE),
             pl.lit(None, pl.Int64).alias(LIMIT),
         ).clear()
+    order = [c for c in (RECEIVED, AWARDED_ON) if c in counted.columns]
     area = pl.when(pl.col(PROGRAM).is_in(by_district)).then(pl.col(DISTRICT))
     keys = [PROGRAM, ROUND, AREA]
     ranked = (
-        counted.sort([at, *tie], nulls_last=True)
+        counted.sort([*order, *tie], nulls_last=True)
         .with_columns(area.alias(AREA))
         .sort(keys, maintain_order=True, nulls_last=True)
     )
@@ -88,10 +92,11 @@ def places(
 
 @dataclass(frozen=True)
 class Unit:
-    """An application a round's quota counts: its id (the tie-break), time and district."""
+    """An application a round's quota counts: its id (the tie-break), when it was received
+    and its district."""
 
     id: int
-    at: datetime
+    submitted_at: datetime
     district: str | None = None
 
 
@@ -131,12 +136,12 @@ def check(quota: QuotaSpec | None, units: list[Unit]) -> QuotaCheck:
             PROGRAM: ["p"] * len(units),
             ROUND: ["r"] * len(units),
             DISTRICT: [u.district for u in units],
-            "at": [u.at for u in units],
+            RECEIVED: [u.submitted_at for u in units],
             "id": [u.id for u in units],
         },
         schema_overrides={DISTRICT: pl.String, "id": pl.Int64},
     )
-    placed = places(frame, {"p": quota}, at="at", tie=["id"])
+    placed = places(frame, {"p": quota}, tie=["id"])
     groups = placed.group_by(AREA, maintain_order=True).agg(pl.col("id"), pl.col(PLACE))
     for district, ids, place in sorted(groups.iter_rows(), key=lambda g: g[0] or ""):
         if len(ids) <= quota.limit:

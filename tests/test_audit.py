@@ -370,3 +370,34 @@ def test_soft_and_per_district_quotas(book: RuleBook, tmp_path: Path) -> None:
     assert warning["article"] == "第十三条" and warning["severity"] == "warning"
     m5 = quota.filter(pl.col("row") == 30).row(0, named=True)
     assert "本轮第3家" in m5["message_zh"] and m5["rule"] == "quota"
+
+
+def test_a_quota_names_units_in_the_order_their_applications_were_received(
+    book: RuleBook, tmp_path: Path
+) -> None:
+    """第十条（一）: one agency. Where the awards say when each application was received
+    (申报时间), the unit received later is the one over the quota, as allocation would have
+    named it, although its award is dated earlier (service/quotas.py); a unit with no time
+    comes after those with one, whatever its award date."""
+    from service.schemas.identifiers import uscc_check_char
+
+    def uscc(i: int) -> str:
+        first = f"91310000MA{i:07d}"
+        return first + uscc_check_char(first)
+
+    rows = ["项目,奖补编号,统一社会信用代码,单位名称,奖补金额,下达日期,轮次,申报时间"]
+    for award, i, awarded, received in [
+        ("Q1", 1, "2023-05-01", "2023-03-02T10:00:00+08:00"),  # awarded first, received later
+        ("Q2", 2, "2023-05-02", "2023-03-01T10:00:00+08:00"),  # received first: within the quota
+        ("Q3", 3, "2023-04-01", ""),  # no time: last
+    ]:
+        rows.append(f"ipa2022-art10-1,{award},{uscc(i)},机构{i},300000.00,{awarded},R1,{received}")
+    path = tmp_path / "received.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    findings = run_audit(book, path).findings.filter(pl.col("kind") == "quota_exceeded")
+    # Units are named by the row of their first award (the header is row 1: Q1 is row 2).
+    got = sorted(findings.select("row", "message_en").iter_rows())
+    assert [(row, m.split(" funded")[0]) for row, m in got] == [
+        (2, "Unit no. 2"),
+        (4, "Unit no. 3"),
+    ]

@@ -102,7 +102,7 @@ def test_places_of_every_program_round_and_district_at_once() -> None:
         }
     )
     quotas = {"a": quota("hard", 1), "b": quota("per_district", 1)}
-    placed = places(units, quotas, at="awarded_on", tie=["src", "row"])
+    placed = places(units, quotas, tie=["src", "row"])
     got = placed.select("program_id", "round", "row", PLACE, LIMIT).rows()
     assert got == [
         # a, R1: by date (row 3 before row 2), the unit with no date last.
@@ -127,8 +127,28 @@ def test_the_same_day_falls_back_to_the_tie_break() -> None:
             "row": [9, 4, 6],
         }
     )
-    placed = places(units, {"a": quota("hard", 2)}, at="awarded_on", tie=["src", "row"])
+    placed = places(units, {"a": quota("hard", 2)}, tie=["src", "row"])
     assert placed.select("row", PLACE).rows() == [(4, 1), (6, 2), (9, 3)]
+
+
+def test_the_time_received_comes_before_the_award_date() -> None:
+    """Where the awards say when each application was received, that decides (as it did in
+    allocation); the award date decides between units received at the same time or with no
+    time, after those with one."""
+    units = pl.DataFrame(
+        {
+            "program_id": ["a"] * 5,
+            "round": ["R1"] * 5,
+            "district": [None] * 5,
+            "submitted_at": [20230302100000, 20230301100000, None, 20230301100000, None],
+            "awarded_on": [20230501, 20230502, 20230401, 20230503, 20230402],
+            "src": ["f"] * 5,
+            "row": [2, 3, 4, 5, 6],
+        },
+        schema_overrides={"district": pl.String},
+    )
+    placed = places(units, {"a": quota("hard", 2)}, tie=["src", "row"])
+    assert placed.select("row", PLACE).rows() == [(3, 1), (5, 2), (2, 3), (4, 4), (6, 5)]
 
 
 def test_nothing_to_place() -> None:
@@ -136,5 +156,5 @@ def test_nothing_to_place() -> None:
         {"program_id": ["c"], "round": ["R1"], "district": [None], "awarded_on": [1], "row": [1]},
         schema_overrides={"district": pl.String},
     )
-    placed = places(units, {"a": quota("hard", 1)}, at="awarded_on", tie=["row"])
+    placed = places(units, {"a": quota("hard", 1)}, tie=["row"])
     assert placed.height == 0 and {PLACE, LIMIT} <= set(placed.columns)

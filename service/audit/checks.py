@@ -146,7 +146,7 @@ def quota_units(ctx: AuditContext, awards: pl.DataFrame) -> pl.DataFrame:
     """The awards of programs with a quota (all that quotas need of them)."""
     quota = [p.id for p in ctx.book.programs.values() if p.quota is not None]
     keep = ["program_id", "round", "applicant_uscc", "applicant_name", "district", "src", "row",
-            "awarded_on", AWARDED]  # fmt: skip
+            "awarded_on", "submitted_at", AWARDED]  # fmt: skip
     return awards.filter(
         pl.col("program_id").is_in(quota) & pl.col("applicant_uscc").is_not_null()
     ).select(keep)
@@ -163,6 +163,7 @@ def units_of(awards: pl.DataFrame) -> pl.DataFrame:
         pl.col("applicant_name").first(),
         pl.col("district").drop_nulls().first(),
         pl.col("awarded_on").first(),
+        pl.col("submitted_at").min(),  # the unit's first application received in the round
         pl.col(AWARDED).sum().alias(AWARDED),
         pl.len().alias("awards"),
     )
@@ -179,6 +180,7 @@ def _unit_schema() -> pl.DataFrame:
             "applicant_name": pl.String(),
             "district": pl.String(),
             "awarded_on": pl.Int64(),
+            "submitted_at": pl.Int64(),
             AWARDED: pl.Int64(),
             "awards": pl.UInt32(),
         }
@@ -187,10 +189,11 @@ def _unit_schema() -> pl.DataFrame:
 
 def quotas(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
     """More units than a quota allows in one round: the units placed after the first N (in
-    ``service.quotas``' ordering: the date of the unit's first award in the round, then its file
-    and row) are findings; a soft quota (N家左右) is one warning per round."""
+    ``service.quotas``' ordering: when the unit's application was received, where the file says,
+    then the date of its first award in the round, then the file and row of that award) are
+    findings; a soft quota (N家左右) is one warning per round."""
     limits = {p.id: p.quota for p in ctx.book.programs.values() if p.quota is not None}
-    placed = Q.places(units, limits, at="awarded_on", tie=["src", "row"])
+    placed = Q.places(units, limits, tie=["src", "row"])
     excess = placed.filter(pl.col(Q.PLACE) > pl.col(Q.LIMIT))
     if excess.height == 0:
         return F.empty()

@@ -48,6 +48,7 @@ UNIT_COLUMNS: dict[str, pl.DataType] = {  # what the checks across awards need o
     "district": pl.String(),
     AWARDED: pl.Int64(),
     "awarded_on": pl.Int64(),
+    "submitted_at": pl.Int64(),  # yyyymmddhhmmss: when the application was received (quotas)
     ENTITLED: pl.Int64(),
     "cap": pl.Int64(),
 }
