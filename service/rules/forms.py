@@ -234,12 +234,12 @@ class _Builder:
                 )
             if f.max_items is None:
                 raise self._fail(decl, fname, None, "a list needs max_items")
-            annotation = list[self.model(f.items)]  # type: ignore[misc]
+            annotation = list[self._inner(decl, fname, f.items)]  # type: ignore[misc]
             constraints = {"max_length": f.max_items}
         else:
             if self.decls[kind].spec.base:
                 raise self._fail(decl, fname, "type", f"'{kind}' is only a base of forms")
-            annotation = self.model(kind)
+            annotation = self._inner(decl, fname, kind)
         constraints = {k: v for k, v in constraints.items() if v is not None}
         description = f.description or _description(f)
         extra: dict[str, Any] = {"description": description}
@@ -254,6 +254,11 @@ class _Builder:
         if kind == "list":
             return annotation, Field(default_factory=list, **constraints, **extra)
         return annotation | None, Field(default=None, **constraints, **extra)
+
+    def _inner(self, decl: _Decl, fname: str, name: str) -> type[Application]:
+        if name in self._building:
+            raise self._fail(decl, fname, "type", f"model '{name}' would contain itself")
+        return self.model(name)
 
     def _enum(self, decl: _Decl, fname: str, f: FieldDecl) -> Any:
         if (f.values is None) == (f.enum is None):
