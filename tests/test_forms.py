@@ -59,6 +59,8 @@ def _line_of(path: Path, needle: str) -> int:
          "greater than or equal to 1"),
         ("{type: bool, zh: 备案入册,", "{type: bool, max: 3, zh: 备案入册,", "max: 3",
          "'max' does not apply to a bool field"),
+        ("{type: bool, zh: 备案入册,", "{type: bool, default: 3, zh: 备案入册,", "default: 3",
+         "bad default"),
         ("      cnipa_recorded:", "      contract_date: {type: date, zh: 又一个, en: again}\n"
          "      cnipa_recorded:", "又一个", "duplicate key 'contract_date'"),
         ("license: {zh: 许可, en: licence}", "license: {zh: 许可}", "license: {zh: 许可}",

@@ -66,7 +66,6 @@ class FormBook:
     enums: dict[str, EnumSpec]
     headers: dict[str, str] = field(default_factory=dict)  # audit header -> field path
     choice_labels: dict[str, str] = field(default_factory=dict)  # zh label or alias -> value
-    files: dict[str, str] = field(default_factory=dict)  # form id -> the file declaring it
 
 
 @dataclass
@@ -144,7 +143,7 @@ def load_forms(root: Path) -> FormBook:
         forms[form_id] = form
     for name in decls:  # models no form uses are still checked
         builder.model(name)
-    book = FormBook(forms, builder.models, enums, files={k: v[1] for k, v in form_ids.items()})
+    book = FormBook(forms, builder.models, enums)
     _labels(book, builder, decls)
     return book
 
@@ -247,7 +246,14 @@ class _Builder:
             extra["examples"] = f.examples
         if "default" in f.model_fields_set:
             if not f.required or f.default is None:
-                raise self._fail(decl, fname, "default", "a default is for a field left out")
+                raise self._fail(
+                    decl, fname, "default", "a field with a default is not also required: false"
+                )
+            try:  # pydantic does not check defaults: a wrong one would reach the engines
+                TypeAdapter(Annotated[annotation, Field(**constraints)]).validate_python(f.default)
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"]
+                raise self._fail(decl, fname, "default", f"bad default: {message}") from exc
             return annotation, Field(default=f.default, **constraints, **extra)
         if f.required:
             return annotation, Field(**constraints, **extra)
