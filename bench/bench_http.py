@@ -16,9 +16,11 @@ from common import ROOT, art19_body
 
 BARE_APP = """
 from fastapi import FastAPI, Request
+from service.config import get_settings
+from service.rules.loader import load_rules
 from service.schemas.body import decode_json, validate_body
-from service.schemas.forms import TransactionsApplication
 
+TransactionsApplication = load_rules(get_settings().rules_dir).forms.forms["ipa2022-transactions"]
 app = FastAPI()
 
 @app.post("/v1/programs/{program_id}/check")

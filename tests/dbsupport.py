@@ -98,8 +98,8 @@ def client_for(database_url: str, **extra: Any) -> Iterator[TestClient]:
 
 
 def example(program_id: str) -> dict[str, Any]:
-    """A fresh copy of the program's Swagger example (service/api/examples)."""
-    from service.api.openapi import examples
+    """A fresh copy of the program's Swagger example (rules/<policy>/examples)."""
+    from tests.examples import examples
 
     return json.loads(json.dumps(examples()[program_id]["value"]))
 

@@ -11,7 +11,7 @@ import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.api.openapi import examples
+from tests.examples import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,9 +25,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.api.openapi import examples
 from service.config import Settings
 from service.main import create_app
+from tests.examples import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

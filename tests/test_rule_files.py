@@ -17,6 +17,8 @@ from tests.conftest import RULES
 def rules(tmp_path: Path) -> Path:
     target = tmp_path / "rules" / "ipa2022"
     target.mkdir(parents=True)
+    shutil.copy(RULES / "_forms.yaml", target.parent)
+    shutil.copy(RULES / "ipa2022" / "_forms.yaml", target)
     shutil.copy(RULES / "ipa2022" / "_general.yaml", target)
     shutil.copy(RULES / "ipa2022" / "art19.yaml", target)
     return tmp_path / "rules"

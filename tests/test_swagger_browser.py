@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from service.api.openapi import examples
+from tests.examples import examples
 from tests.test_operations import Service, running_service
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,15 +12,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
 
 from service.api.deps import Runtime, RuntimeDep
-from service.api.openapi import REF, examples, json_body
+from service.api.openapi import FILLERS, FORMS, PLACEHOLDER, json_body, program_examples
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
 from service.db import applications as repo
 from service.db.models import MAX_ID
 from service.errors import InvalidRequest, NotBound, NotFound
 from service.observability import count_evaluation
+from service.rules.loader import RuleBook
 from service.schemas.body import decode_json, error_detail, path_of, validate_body
-from service.schemas.forms import FORMS
 from service.schemas.forms import Application as Form
 from service.schemas.results import CalculateResult
 
@@ -60,7 +60,7 @@ class ApplicationSubmission(BaseModel):
         WithJsonSchema(
             {
                 "description": "申报材料，表单随项目而定 / the application; its form depends on the program",
-                "oneOf": [{"$ref": REF.format(model=m.__name__)} for m in FORMS.values()],
+                **FORMS,
             }
         ),
     ]
@@ -120,16 +120,20 @@ class StoredApplication(BaseModel):
     )
 
 
-def _submission_examples() -> dict[str, Any]:
+def _submission_examples(book: RuleBook) -> dict[str, Any]:
     chosen = ["ipa2022-art20", "ipa2022-art19", "ipa2022-art06", "stcsm2023-tech-transfer"]
+    examples = program_examples(book)
     return {
         pid: {
-            "summary": f"{pid}：{examples()[pid]['summary']}",
-            "value": {"program_id": pid, "application": examples()[pid]["value"]},
+            "summary": f"{pid}：{examples[pid]['summary']}",
+            "value": {"program_id": pid, "application": examples[pid]["value"]},
         }
         for pid in chosen
-        if pid in examples()
+        if pid in examples
     }
+
+
+FILLERS["submissions"] = _submission_examples
 
 
 def _validate_application(form: type[Form], data: Any) -> Form:
@@ -174,7 +178,7 @@ def _record(rt: Runtime, application_id: int, reader: Principal) -> dict[str, An
     ),
     openapi_extra=json_body(
         ApplicationSubmission,
-        _submission_examples(),
+        {PLACEHOLDER: "submissions"},
         "项目、申报材料与轮次 / program, application, round",
     ),
     responses={**RESPONSES, 409: {"description": "幂等键已用于不同内容 / key reused"}},

@@ -1,11 +1,14 @@
 """OpenAPI: the request forms as components, a runnable Chinese example per program, stable
-operation ids (so the committed openapi.yaml diffs stay readable)."""
+operation ids (so the committed openapi.yaml diffs stay readable).
+
+The forms and examples are the loaded rules' (``rules/**/_forms.yaml``, ``rules/*/examples``):
+routes declared at import time write a placeholder (``FORMS`` / ``PROGRAM_EXAMPLES``) that
+``build_openapi`` replaces with those of the app's rule book.
+"""
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, routing
@@ -14,19 +17,40 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from service.schemas.forms import FORMS
+from service.rules.loader import RuleBook
 
-EXAMPLES_DIR = Path(__file__).parent / "examples"
 REF = "#/components/schemas/{model}"
+PLACEHOLDER = "x-from-rules"
+FORMS: dict[str, Any] = {PLACEHOLDER: "forms"}  # becomes {"oneOf": [every form]}
+PROGRAM_EXAMPLES: dict[str, Any] = {PLACEHOLDER: "examples"}  # becomes each program's example
+# Other placeholders (``{PLACEHOLDER: name}``): name -> how to build it from the rule book.
+FILLERS: dict[str, Callable[[RuleBook], Any]] = {}
 
 
-@cache
-def examples() -> dict[str, dict[str, Any]]:
+def forms_one_of(book: RuleBook) -> dict[str, Any]:
+    return {"oneOf": [{"$ref": REF.format(model=m.__name__)} for m in book.forms.forms.values()]}
+
+
+def program_examples(book: RuleBook) -> dict[str, dict[str, Any]]:
     """program id -> {"summary", "value"}: requests a reviewer can run from Swagger UI as they are."""
-    return {
-        p.stem: json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted(EXAMPLES_DIR.glob("*.json"))
-    }
+    return {pid: e.openapi() for pid, e in sorted(book.examples.items())}
+
+
+FILLERS["forms"] = forms_one_of
+FILLERS["examples"] = program_examples
+
+
+def _fill(node: Any, book: RuleBook) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {PLACEHOLDER}:
+            return FILLERS[node[PLACEHOLDER]](book)
+        if PLACEHOLDER in node:  # a placeholder beside other keys (a description)
+            rest = {k: _fill(v, book) for k, v in node.items() if k != PLACEHOLDER}
+            return {**rest, **FILLERS[node[PLACEHOLDER]](book)}
+        return {k: _fill(v, book) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, book) for v in node]
+    return node
 
 
 def application_body() -> dict[str, Any]:
@@ -37,10 +61,8 @@ def application_body() -> dict[str, Any]:
             "description": "申报材料，字段随项目所属表单而定 / the application; its form depends on the program",
             "content": {
                 "application/json": {
-                    "schema": {
-                        "oneOf": [{"$ref": REF.format(model=m.__name__)} for m in FORMS.values()]
-                    },
-                    "examples": examples(),
+                    "schema": dict(FORMS),
+                    "examples": dict(PROGRAM_EXAMPLES),
                 }
             },
         }
@@ -85,7 +107,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
-    models = [*FORMS.values(), *BODY_MODELS]
+    book: RuleBook = app.state.runtime.book
+    models = [*book.forms.forms.values(), *BODY_MODELS]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in defs.get("$defs", {}).items():
@@ -98,6 +121,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 operation = schema["paths"][route.path_format][method.lower()]
                 _document_access(operation, _roles(route.dependant))
                 _document_problems(operation)
+    schema = _fill(schema, book)
     app.openapi_schema = schema
     return schema
 

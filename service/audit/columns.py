@@ -10,7 +10,8 @@ exactly as the service would read the same field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from service.rules.fields import FieldSpec
 from service.rules.loader import RuleBook
@@ -30,8 +31,9 @@ AUDIT_FIELDS: dict[str, FieldSpec] = {
     "total_paid": FieldSpec("money"),
 }
 
+# The audit's own fields. A form field's headers are its labels in the form files (专利号,
+# 受让方名称 = the party's 受让方 + its 名称) and their aliases: ``FormBook.headers``.
 ALIASES: dict[str, str] = {
-    # audit fields
     "项目": "program_id", "项目编号": "program_id", "项目代码": "program_id", "项目id": "program_id",
     "program": "program_id", "program_code": "program_id",
     "奖补编号": "award_id", "编号": "award_id", "序号": "award_id", "申报编号": "award_id",
@@ -49,29 +51,6 @@ ALIASES: dict[str, str] = {
     "单位数": "units", "家数": "units", "支持单位数": "units", "项目数": "units",
     "总金额": "total_paid", "拨付总额": "total_paid", "奖补总额": "total_paid",
     "合计金额": "total_paid", "total": "total_paid", "total_amount": "total_paid",
-    # facts of the application
-    "单位类型": "applicant.entity_type", "entity_type": "applicant.entity_type",
-    "注册在本市": "applicant.registered_in_shanghai",
-    "registered_in_shanghai": "applicant.registered_in_shanghai",
-    "经营状态": "applicant.operating_status", "operating_status": "applicant.operating_status",
-    "信用状况": "applicant.credit_status", "credit_status": "applicant.credit_status",
-    "是否中小企业": "applicant.is_sme",
-    "申报时间": "submitted_at", "提交时间": "submitted_at",
-    "申请金额": "requested_amount", "自筹经费": "self_funds", "执行期": "duration_years",
-    "所在区": "district", "绩效等次": "performance_tier", "备案入册": "custody_registered",
-    # facts of one item
-    "专利号": "patent_number", "许可转让方式": "kind", "合同日期": "contract_date",
-    "备案登记": "cnipa_recorded", "受让方名称": "counterparty.name",
-    "受让方信用代码": "counterparty.uscc", "受让方注册在本市": "counterparty.registered_in_shanghai",
-    "受让方中小企业": "counterparty.is_sme",
-    "贷款编号": "loan_id", "放款金额": "disbursed_amount", "放款日期": "disbursed_on",
-    "质押登记": "pledge_registered", "质押物": "collateral", "借款人名称": "borrower.name",
-    "借款人信用代码": "borrower.uscc", "借款人注册在本市": "borrower.registered_in_shanghai",
-    "借款人中小企业": "borrower.is_sme",
-    "合同编号": "contract_id", "成交日期": "concluded_on", "开放许可": "open_license",
-    "被许可人名称": "licensee.name", "被许可人信用代码": "licensee.uscc",
-    "被许可人注册在本市": "licensee.registered_in_shanghai", "被许可人中小企业": "licensee.is_sme",
-    "预算类别": "category", "预算金额": "amount",
 }  # fmt: skip
 
 _WAN = re.compile(r"万元|\bwan\b|10k|10,000", re.IGNORECASE)
@@ -91,6 +70,8 @@ class Column:
     level: str  # audit | app | item
     spec: FieldSpec
     wan: bool = False  # amounts in 万元 (10,000 yuan)
+    # a choice cell may hold a value's zh label or an alias (黄浦区 -> huangpu): the form files'
+    choice_labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 def _normalise(header: str) -> tuple[str, bool]:
@@ -124,7 +105,14 @@ def fields_of(book: RuleBook) -> dict[str, tuple[str, FieldSpec]]:
 def recognise(header: str, book: RuleBook) -> Column | None:
     """The column a header names, or None when it names nothing the audit knows."""
     text, wan = _normalise(header)
-    name = ALIASES.get(text) or ALIASES.get(header.strip()) or text
+    headers = _headers(book)
+    name = (
+        ALIASES.get(text)
+        or ALIASES.get(header.strip())
+        or headers.get(text)
+        or headers.get(header.strip())
+        or text
+    )
     name = name.removeprefix("item.")
     if name in AUDIT_FIELDS:
         spec = AUDIT_FIELDS[name]
@@ -133,4 +121,19 @@ def recognise(header: str, book: RuleBook) -> Column | None:
     if known is None:
         return None
     level, spec = known
-    return Column(header, name, name.replace(".", "__"), level, spec, wan and spec.kind == "money")
+    money = wan and spec.kind == "money"
+    labels = book.forms.choice_labels if spec.choices is not None else {}
+    return Column(header, name, name.replace(".", "__"), level, spec, money, labels)
+
+
+_HEADERS: dict[str, dict[str, str]] = {}
+
+
+def _headers(book: RuleBook) -> dict[str, str]:
+    """The form files' column headers, written as a header is read (``_normalise``)."""
+    cached = _HEADERS.get(book.version)
+    if cached is None:
+        cached = {_normalise(h)[0]: path for h, path in book.forms.headers.items()}
+        cached.update(book.forms.headers)
+        _HEADERS[book.version] = cached
+    return cached

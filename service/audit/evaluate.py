@@ -37,6 +37,8 @@ KEY = "key"
 ITEM = "item"
 LIST = "list"
 RECORD_META = ["src", "row", REC, "program_id", "award_id", "applicant_uscc", "applicant_name"]
+# A unit's area for a per-district quota (各区1家): the value of the program's district_field.
+AREA = "district"
 UNIT_COLUMNS: dict[str, pl.DataType] = {  # what the checks across awards need of an award
     "src": pl.String(),
     "row": pl.Int64(),
@@ -45,7 +47,7 @@ UNIT_COLUMNS: dict[str, pl.DataType] = {  # what the checks across awards need o
     "applicant_uscc": pl.String(),
     "applicant_name": pl.String(),
     "round": pl.String(),
-    "district": pl.String(),
+    AREA: pl.String(),
     AWARDED: pl.Int64(),
     "awarded_on": pl.Int64(),
     "submitted_at": pl.Int64(),  # yyyymmddhhmmss: when the application was received (quotas)
@@ -183,6 +185,9 @@ def _reads(cp: CompiledProgram) -> tuple[set[str], set[str]]:
     rows = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round", *UNIT_COLUMNS}
     rows |= {r.key for r in app_refs(cp.program)}
     rows |= {known_col(g.list_name) for g in cp.program.item_groups}
+    area = _area_key(cp)
+    if area is not None:
+        rows.add(area)
     items = {REC, SEQ, "row", "src", LIST}
     items |= {r.key for refs in item_refs(cp.program).values() for r in refs}
     items |= {
@@ -358,7 +363,18 @@ def _program(
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
     keys = _conform(_keys(cp, judged), DUP_COLUMNS)
+    area = _area_key(cp)
+    if area is not None and area != AREA and area in decided.columns:
+        decided = decided.with_columns(pl.col(area).alias(AREA))
     return _Result(found, _conform(decided, UNIT_COLUMNS), keys)
+
+
+def _area_key(cp: CompiledProgram) -> str | None:
+    """The column holding a unit's area, for a program with a per-district quota."""
+    quota = cp.program.quota
+    if quota is None or quota.kind != "per_district" or quota.district_field is None:
+        return None
+    return quota.district_field.replace(".", "__")
 
 
 def _keys(cp: CompiledProgram, judged: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -11,13 +11,13 @@ but unreadable becomes null here and a problem for the findings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import polars as pl
 
 from service.audit.columns import Column
-from service.schemas.forms import SHANGHAI_DISTRICTS
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -25,20 +25,6 @@ _PATENT_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 
 TRUE = ("true", "t", "yes", "y", "1", "是", "有", "√", "✓", "已", "已完成")
 FALSE = ("false", "f", "no", "n", "0", "否", "无", "×", "未", "未完成")
-CHOICE_ALIASES: dict[str, str] = {
-    "高校": "university", "大学": "university", "科研机构": "research_institute",
-    "科研院所": "research_institute", "医院": "hospital", "企业": "enterprise",
-    "商业银行": "commercial_bank", "银行": "commercial_bank", "保险机构": "insurer",
-    "担保机构": "guarantor", "行业协会": "industry_association", "服务机构": "service_agency",
-    "其他": "other", "正常": "normal", "存续": "normal", "在业": "normal", "异常": "abnormal",
-    "吊销": "revoked", "注销": "deregistered", "良好": "good", "不良": "bad", "失信": "bad",
-    "许可": "license", "转让": "transfer", "专利": "patent", "商标": "trademark",
-    "专利和商标": "patent_and_trademark",
-}  # fmt: skip
-for _pinyin, _chinese in SHANGHAI_DISTRICTS.items():
-    CHOICE_ALIASES[_chinese] = _pinyin
-    CHOICE_ALIASES[_chinese.removesuffix("区").removesuffix("新")] = _pinyin
-
 PROBLEM_SCHEMA: dict[str, pl.DataType] = {
     "row": pl.Int64(),
     "column": pl.String(),
@@ -163,11 +149,14 @@ def patent_number(cells: pl.Series) -> pl.Series:
     return frame.select(pl.when(pl.col("ok") & (pl.col("c") == expected)).then(t)).to_series()
 
 
-def text_value(cell: pl.Expr, choices: tuple[object, ...] | None) -> pl.Expr:
+def text_value(
+    cell: pl.Expr, choices: tuple[object, ...] | None, labels: Mapping[str, str]
+) -> pl.Expr:
+    """A text cell; a choice by its value or by a label of the form files (高校 -> university)."""
     text = cell.str.strip_chars()
     if choices is None:
         return pl.when(text != "").then(text)
-    canonical = text.replace(CHOICE_ALIASES).str.to_lowercase()
+    canonical = text.replace(dict(labels)).str.to_lowercase()
     return pl.when(canonical.is_in([str(c) for c in choices])).then(canonical)
 
 
@@ -191,7 +180,7 @@ def typed(column: Column) -> pl.Expr:
         return value if choices is None else pl.when(value.is_in(list(choices))).then(value)
     if kind == "json":
         return pl.when(cell.str.strip_chars() != "").then(cell)
-    return text_value(cell, column.spec.choices)
+    return text_value(cell, column.spec.choices, column.choice_labels)
 
 
 def problem_of(column: Column) -> str:

@@ -5,6 +5,7 @@ A condition is one readable line, for example::
     applicant.entity_type in ["university", "research_institute", "hospital"]
     item.contract_date in contract_window          # a window parameter: both ends included
     item.counterparty.registered_in_shanghai and item.counterparty.is_sme
+    district in shanghai_districts                  # a value list of rules/_forms.yaml
     not context.disqualified
     self_funds >= self_funding_ratio * requested_amount
 
@@ -171,10 +172,17 @@ def _factor_missing(parts: tuple[Node, ...]) -> Node:
 class Compiler:
     """Parses condition text against one program's fields and parameters."""
 
-    def __init__(self, app: Scope, params: dict[str, Parameter], item: Scope | None = None):
+    def __init__(
+        self,
+        app: Scope,
+        params: dict[str, Parameter],
+        item: Scope | None = None,
+        enums: dict[str, tuple[Any, ...]] | None = None,
+    ):
         self.app = app
         self.item = item
         self.params = params
+        self.enums = enums or {}  # shared value lists of the form files (shanghai_districts)
 
     def compile(self, text: str) -> Node:
         try:
@@ -222,8 +230,25 @@ class Compiler:
                 raise ExprError("an empty list matches nothing", right.col_offset)
             return AnyOf(options)
         param = self._param(right)
+        dotted = self._dotted(right)
+        if param is None and dotted is not None and len(dotted) == 1 and dotted[0] in self.enums:
+            # ``district in shanghai_districts``: the list written once, in a form file; the
+            # same tree as the list written out, so every engine reads it the same way.
+            values = self.enums[dotted[0]]
+            if left.spec.choices is not None and set(values) - set(left.spec.choices):
+                raise ExprError(
+                    f"'{dotted[0]}' has values the field does not allow", right.col_offset
+                )
+            if any(value_kind(v) != left.spec.kind for v in values):
+                raise ExprError(
+                    f"'{dotted[0]}' holds values of another kind than the field", right.col_offset
+                )
+            return AnyOf(tuple(Cmp(left, "==", Const(v, left.spec.kind)) for v in values))
         if param is None or not isinstance(param.value, Window):
-            raise ExprError("'in' takes a list or a window parameter", right.col_offset)
+            raise ExprError(
+                "'in' takes a list or a window parameter (or a value list of rules/_forms.yaml)",
+                right.col_offset,
+            )
         window = param.value
         if window.kind != left.spec.kind:
             raise ExprError(

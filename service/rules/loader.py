@@ -15,26 +15,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from service.rules.errors import RuleFileError
+from service.rules.examples import EXAMPLES_DIR, Example, load_examples
 from service.rules.expr import Compiler, ExprError
 from service.rules.fields import FieldSpec, Scope, scope_of
+from service.rules.forms import FormBook, load_forms
 from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, QuotaSpec, RuleFileSpec
 from service.rules.params import Parameter, build_parameter
 from service.rules.program import Condition, ItemGroup, Program
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
-from service.schemas.forms import FORMS, Application
+from service.schemas.forms import Application
 
 # Facts the service supplies beside the request (see service/engine/facts.py).
 CONTEXT_FIELDS = {"context.disqualified": FieldSpec("bool")}
-
-
-class RuleFileError(Exception):
-    """A rule file that cannot be used; the message names the file and the line."""
-
-    def __init__(self, path: Path | str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
-        self.path = str(path)
-        self.line = line
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -44,6 +37,8 @@ class RuleBook:
     programs: dict[str, Program]
     version: str
     root: Path
+    forms: FormBook
+    examples: dict[str, Example]  # program id -> its Swagger example (rules/<policy>/examples)
 
     def get(self, program_id: str) -> Program | None:
         return self.programs.get(program_id)
@@ -69,11 +64,12 @@ def load_rules(root: Path) -> RuleBook:
     root = root.resolve()
     if not root.is_dir():
         raise RuleFileError(root, 0, "the rules directory does not exist")
+    forms = load_forms(root)
     programs: dict[str, Program] = {}
     for path in sorted(root.rglob("*.yaml")):
-        if path.name.startswith("_"):
+        if path.name.startswith("_") or EXAMPLES_DIR in path.relative_to(root).parts[:-1]:
             continue
-        for program in _load_programs(root, path):
+        for program in _load_programs(root, path, forms):
             if program.id in programs:
                 raise RuleFileError(
                     _label(root, path), 1, f"program id '{program.id}' is used twice"
@@ -81,7 +77,8 @@ def load_rules(root: Path) -> RuleBook:
             programs[program.id] = program
     if not programs:
         raise RuleFileError(root, 0, "no rule files found")
-    return RuleBook(programs, rules_version(root), root)
+    examples = load_examples(root, programs)
+    return RuleBook(programs, rules_version(root), root, forms, examples)
 
 
 def _label(root: Path, path: Path) -> str:
@@ -176,19 +173,20 @@ def _editions(spec: RuleFileSpec) -> list[_Edition]:
     ]
 
 
-def _load_programs(root: Path, path: Path) -> list[Program]:
+def _load_programs(root: Path, path: Path, forms: FormBook) -> list[Program]:
     main = _read(root, path, RuleFileSpec)
     spec = main.spec
     assert isinstance(spec, RuleFileSpec)
     sources = _with_includes(root, main)
-    form = FORMS.get(spec.form)
+    form = forms.forms.get(spec.form)
     if form is None:
         raise RuleFileError(
             main.label,
             line_of(main.raw, ("form",)),
-            f"unknown form '{spec.form}' ({sorted(FORMS)})",
+            f"unknown form '{spec.form}' ({sorted(forms.forms)}; see rules/**/_forms.yaml)",
         )
-    return [_load_edition(main, sources, spec, form, edition) for edition in _editions(spec)]
+    enums = {name: tuple(e.values) for name, e in forms.enums.items()}
+    return [_load_edition(main, sources, spec, form, edition, enums) for edition in _editions(spec)]
 
 
 def _load_edition(
@@ -197,6 +195,7 @@ def _load_edition(
     spec: RuleFileSpec,
     form: type[Application],
     edition: _Edition,
+    enums: dict[str, tuple[Any, ...]],
 ) -> Program:
     scope = scope_of(form, spec.form)
     scope.fields.update(CONTEXT_FIELDS)
@@ -216,7 +215,7 @@ def _load_edition(
             except ValueError as exc:
                 raise RuleFileError(src.label, line, f"{edition.id}: {exc}") from exc
 
-    compiler = Compiler(scope, params)
+    compiler = Compiler(scope, params, enums=enums)
     conditions: list[Condition] = []
     groups: list[ItemGroup] = []
     disbursement = None
@@ -226,7 +225,7 @@ def _load_edition(
             if _applies(cspec, edition):
                 conditions.append(_condition(compiler, src, ("conditions", index), cspec, edition))
         for gindex, gspec in enumerate(src.spec.items):
-            groups.append(_item_group(scope, params, src, gindex, gspec, edition))
+            groups.append(_item_group(scope, params, enums, src, gindex, gspec, edition))
         disbursement = src.spec.disbursement or disbursement
         once = src.spec.once_per_applicant or once
     _unique_ids(main, conditions, groups)
@@ -295,6 +294,7 @@ def _condition(
 def _item_group(
     scope: Scope,
     params: dict[str, Parameter],
+    enums: dict[str, tuple[Any, ...]],
     src: _Source,
     gindex: int,
     gspec: ItemGroupSpec,
@@ -318,7 +318,7 @@ def _item_group(
         raise RuleFileError(
             src.label, line_of(src.raw, loc), "distinct_by needs a 'duplicate' statement"
         )
-    compiler = Compiler(scope, params, item=item_scope)
+    compiler = Compiler(scope, params, item=item_scope, enums=enums)
     conditions = tuple(
         _condition(compiler, src, (*loc, "conditions", index), cspec, edition)
         for index, cspec in enumerate(gspec.conditions)
