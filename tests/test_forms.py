@@ -209,6 +209,7 @@ GENERIC = {
         "audit/evaluate.py",  # the unit's area for a per-district quota (AREA)
         "audit/checks.py",  # the same unit column
         "db/rounds.py",  # a per-district quota breach's `district` in the allocation response
+        "quotas.py",  # the unit column a per-district quota groups by
     },
 }
 
