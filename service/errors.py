@@ -94,6 +94,22 @@ class BodyTooLarge(ServiceError):
         )
 
 
+class UnsupportedMediaType(ServiceError):
+    """415: a body whose Content-Type is not one the route reads (never guessed at)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+    def __init__(self, content_type: str | None, accepted: list[str]) -> None:
+        sent = content_type or "无 / none"
+        super().__init__(
+            f"不支持的内容类型：{sent}；请发送 {'、'.join(accepted)}",
+            f"Unsupported Content-Type: {content_type or 'none'}; send {', '.join(accepted)}",
+            content_type=content_type,
+            accepted=accepted,
+        )
+
+
 class EvaluationFailed(ServiceError):
     """The engine could not answer: never shown as a partial or guessed decision."""
 

@@ -13,16 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import REF, examples, json_body
+from service.api.strict import read_json
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
 from service.db import applications as repo
 from service.db.models import MAX_ID
 from service.errors import InvalidRequest, NotBound, NotFound
 from service.observability import count_evaluation
-from service.schemas.body import decode_json, error_detail, path_of, validate_body
+from service.schemas.body import error_detail, path_of, validate_body
 from service.schemas.forms import FORMS
 from service.schemas.forms import Application as Form
 from service.schemas.results import CalculateResult
+from service.schemas.types import PlainParagraph, PlainText
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
@@ -78,8 +80,8 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved: StrictBool
-    reviewed_by: str | None = Field(default=None, min_length=1, max_length=200)
-    note: str | None = Field(default=None, max_length=2000)
+    reviewed_by: PlainText | None = Field(default=None, min_length=1, max_length=200)
+    note: PlainParagraph | None = Field(default=None, max_length=2000)
 
 
 class ReviewOut(BaseModel):
@@ -183,7 +185,7 @@ async def submit_application(
     request: Request, rt: RuntimeDep, portal: Portal, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     body = validate_body(
-        ApplicationSubmission, decode_json(await request.body(), rt.settings.max_body_bytes)
+        ApplicationSubmission, await read_json(request, rt.settings.max_body_bytes)
     )
     program = rt.program(body.program_id)
     application = _validate_application(program.form, body.application)
@@ -265,9 +267,7 @@ def reevaluate_application(
 async def review_application(
     application_id: ApplicationId, request: Request, rt: RuntimeDep, reviewer: Reviewer
 ) -> JSONResponse:
-    body = validate_body(
-        ReviewDecision, decode_json(await request.body(), rt.settings.max_body_bytes)
-    )
+    body = validate_body(ReviewDecision, await read_json(request, rt.settings.max_body_bytes))
 
     def work() -> dict[str, Any]:
         repo.review(

@@ -19,6 +19,7 @@ from service.schemas.types import (
     Money,
     NotBool,
     PatentNumber,
+    PlainText,
     Timestamp,
 )
 
@@ -43,7 +44,7 @@ class Strict(BaseModel):
 class Applicant(Strict):
     """申报单位 / the applying organisation."""
 
-    name: str = Field(min_length=1, max_length=200, examples=["上海某某大学"])
+    name: PlainText = Field(min_length=1, max_length=200, examples=["上海某某大学"])
     uscc: USCC
     entity_type: EntityType
     registered_in_shanghai: Flag
@@ -55,7 +56,7 @@ class Applicant(Strict):
 class Party(Strict):
     """交易对方（受让方、被许可方、借款人） / the other party of an item."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     uscc: USCC
     registered_in_shanghai: Flag
     is_sme: Flag
@@ -215,7 +216,7 @@ class SupportApplication(Application):
 class TechManager(Strict):
     """推荐的技术经理人 / a recommended technology manager."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
     role: Literal["lead", "core"]
     full_time_years: Annotated[int, NotBool] = Field(
         ge=0, le=60, description="专职从事技术转移工作年限（整年）"
