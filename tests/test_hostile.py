@@ -337,3 +337,17 @@ def test_the_audit_still_takes_json_lines(tmp_path: Path, client: TestClient) ->
         "/v1/audit", content=line.encode(), headers={"content-type": "application/x-ndjson"}
     )
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"[" * 1000 + b"]" * 1000, b'{"award_id": "A1", "awarded_amount": ' + DIGITS.encode() + b"}"],
+    ids=["1,000 deep", "4,301 digits"],
+)
+def test_hostile_json_lines_are_unreadable_not_a_server_error(
+    client: TestClient, line: bytes
+) -> None:
+    response = client.post(
+        "/v1/audit", content=line + b"\n", headers={"content-type": "application/x-ndjson"}
+    )
+    problem(response, 422, "unreadable_audit_input")
