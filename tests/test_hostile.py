@@ -9,11 +9,14 @@ bidirectional characters.
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -351,3 +354,34 @@ def test_hostile_json_lines_are_unreadable_not_a_server_error(
         "/v1/audit", content=line + b"\n", headers={"content-type": "application/x-ndjson"}
     )
     problem(response, 422, "unreadable_audit_input")
+
+
+def test_a_client_hanging_up_mid_body_is_no_server_error(tmp_path: Path) -> None:
+    """The real server (uvicorn): headers and half a body, then the socket closes. The request
+    is logged at INFO as a 499, counted as a 499, and nothing is logged as an error."""
+    from tests.test_operations import running_service, samples
+
+    body = raw(_art19())
+    head = (
+        "POST /v1/programs/ipa2022-art19/calculate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "X-Request-ID: hung-up\r\n\r\n"
+    ).encode()
+    with running_service(tmp_path) as service:
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+            sock.sendall(head + body[: len(body) // 2])
+            time.sleep(0.3)  # the server is reading the body
+        deadline = time.monotonic() + 10
+        while not (lines := [e for e in service.log_lines() if e.get("request_id") == "hung-up"]):
+            assert time.monotonic() < deadline, "no log line for the request"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        lines = [e for e in service.log_lines() if e.get("request_id") == "hung-up"]
+        with httpx.Client(base_url=service.url) as http:
+            counted = samples(http, "http_requests_total")  # type: ignore[arg-type]
+    access = [e for e in lines if e["logger"] == "service.access"]
+    assert [(e["status"], e["level"]) for e in access] == [(499, "info")]
+    assert all(e["level"] in ("debug", "info") for e in lines), lines
+    route = "/v1/programs/{program_id}/calculate"
+    statuses = {dict(labels)["status"] for labels in counted if dict(labels)["route"] == route}
+    assert statuses == {"499"}
