@@ -6,6 +6,7 @@ subprocess), as the Swagger UI browser test does (``running_service``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -27,6 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.api.openapi import examples
 from service.config import Settings
+from service.db import migrate
+from service.engine.base import EngineError
+from service.engine.python_eval import PythonEvaluator
 from service.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +169,72 @@ def test_readyz_is_200_when_the_database_answers(client: TestClient, app: FastAP
         "status": "ready",
         "rules_version": app.state.runtime.book.version,
         "database": "ok",
+        "schema_revision": migrate.head(),
+        "engine": "ok",
     }
+
+
+def test_the_service_refuses_to_start_on_a_database_never_migrated(tmp_path: Path) -> None:
+    app = create_app(Settings(rules_dir=RULES, database_url=f"sqlite:///{tmp_path / 'new.db'}"))
+    with pytest.raises(migrate.SchemaNotCurrent) as refused, TestClient(app):
+        pass  # pragma: no cover - start-up fails
+    assert "was never migrated" in str(refused.value)
+    assert "alembic -c migrations/alembic.ini upgrade head" in str(refused.value)
+    assert "AUTO_MIGRATE=true" in str(refused.value)
+
+
+def test_the_service_refuses_to_start_on_a_database_behind_the_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0001")
+    old = create_app(Settings(rules_dir=RULES, database_url=url))
+    with pytest.raises(migrate.SchemaNotCurrent, match="is at revision 0001"), TestClient(old):
+        pass  # pragma: no cover - start-up fails
+    migrate.upgrade(url)
+    with TestClient(create_app(Settings(rules_dir=RULES, database_url=url))) as c:
+        assert c.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_the_schema_falls_behind_after_start_up(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'subsidy.db'}"
+    with TestClient(_app(url)) as c:
+        assert c.get("/readyz").status_code == 200
+        migrate.downgrade(url, "0001")
+        response = c.get("/readyz")
+        migrate.upgrade(url)
+        assert c.get("/readyz").status_code == 200
+    body = response.json()
+    assert (response.status_code, body["code"], body["check"]) == (503, "not_ready", "schema")
+    assert body["revision"] == "0001"
+    assert "upgrade head" in body["message_en"] and "upgrade head" in body["message_zh"]
+
+
+class _BrokenEngine:
+    name = "broken"
+
+    def evaluate(self, program: object, facts: object) -> object:
+        raise EngineError("the engine lost its state")
+
+
+class _WrongEngine(PythonEvaluator):
+    """Answers, but wrongly: the applicant is never registered in Shanghai (第二条)."""
+
+    def evaluate(self, program: Any, facts: Any) -> Any:
+        found = super().evaluate(program, facts)
+        return dataclasses.replace(found, app=found.app | {"registered-in-shanghai"})
+
+
+@pytest.mark.parametrize("engine", [_BrokenEngine(), _WrongEngine()], ids=["fails", "wrong"])
+def test_readyz_is_503_when_the_engine_fails_the_canary(tmp_path: Path, engine: object) -> None:
+    app = _app(f"sqlite:///{tmp_path / 'subsidy.db'}")
+    with TestClient(app) as c:
+        assert c.get("/readyz").json()["engine"] == "ok"
+        app.state.runtime = dataclasses.replace(app.state.runtime, evaluator=engine)
+        response = c.get("/readyz")
+        assert c.get("/healthz").status_code == 200  # alive, but not ready
+    body = response.json()
+    assert (response.status_code, body["check"]) == (503, "engine")
+    assert body["program_id"] == app.state.canary.program.id
+    assert body["message_zh"] and body["message_en"]
 
 
 @pytest.mark.parametrize(
