@@ -13,6 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.api import admin, applications, audit, health, keys, problems, programs, rounds
 from service.api.bodylimit import BodyLimit
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, audit_limit=settings.max_audit_bytes
     )
+    if settings.trusted_proxies:  # the client address (rate limit, logs) as those proxies say
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     _install_docs(app)
     install_observability(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

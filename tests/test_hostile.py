@@ -385,3 +385,19 @@ def test_a_client_hanging_up_mid_body_is_no_server_error(tmp_path: Path) -> None
     route = "/v1/programs/{program_id}/calculate"
     statuses = {dict(labels)["status"] for labels in counted if dict(labels)["route"] == route}
     assert statuses == {"499"}
+
+
+def test_the_image_command_ignores_x_forwarded_for_from_local_clients(tmp_path: Path) -> None:
+    """uvicorn as the Dockerfile runs it (--no-proxy-headers; TRUSTED_PROXIES unset): a local
+    client that invents X-Forwarded-For addresses is still one anonymous caller."""
+    from tests.test_operations import running_service
+
+    limited = {"ANONYMOUS_REQUESTS_PER_MINUTE": "3"}
+    with running_service(tmp_path, "--no-proxy-headers", env_extra=limited) as service:
+        statuses = [
+            httpx.get(
+                f"{service.url}/v1/programs", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+            ).status_code
+            for n in range(4)
+        ]
+    assert statuses == [200, 200, 200, 429]

@@ -333,7 +333,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(folder: Path, *uvicorn_args: str) -> Iterator[Service]:
+def running_service(
+    folder: Path, *uvicorn_args: str, env_extra: dict[str, str] | None = None
+) -> Iterator[Service]:
     """``uvicorn service.main:app`` on a free port, on a fresh SQLite file (AUTO_MIGRATE), its
     log lines in ``folder/service.log``; stopped (and waited for) on exit."""
     port = free_port()
@@ -343,6 +345,7 @@ def running_service(folder: Path, *uvicorn_args: str) -> Iterator[Service]:
         "DATABASE_URL": f"sqlite:///{folder / 'subsidy.db'}",
         "AUTO_MIGRATE": "true",
         "LOG_FORMAT": "json",
+        **(env_extra or {}),
     }
     log = folder / "service.log"
     command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1"]
@@ -430,3 +433,16 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         assert "Application shutdown complete." in messages
         assert messages[-1].startswith("Finished server process")
         assert not any("timeout graceful shutdown exceeded" in m for m in messages)
+
+
+# --- the image --------------------------------------------------------------------------------
+
+
+def test_the_image_keeps_its_database_on_a_volume_and_trusts_no_proxy_by_default() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'VOLUME ["/app/data"]' in dockerfile
+    assert "DATABASE_URL=sqlite:////app/data/subsidy.db" in dockerfile
+    assert dockerfile.index("chown subsidy /app/data") < dockerfile.index("VOLUME")
+    assert "--no-proxy-headers" in dockerfile and "TRUSTED_PROXIES=" not in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", "**/__pycache__", "*.db", "tests", "bench"} <= set(ignored)
