@@ -401,3 +401,19 @@ def test_the_image_command_ignores_x_forwarded_for_from_local_clients(tmp_path: 
             for n in range(4)
         ]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_every_json_route_documents_its_415(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    templates = {
+        "/v1/programs/ipa2022-art19/check": "/v1/programs/{program_id}/check",
+        "/v1/programs/ipa2022-art19/calculate": "/v1/programs/{program_id}/calculate",
+        "/v1/programs/stcsm2022-concept-verification/requirements": (
+            "/v1/programs/{program_id}/requirements"
+        ),
+        "/v1/applications/1/approval": "/v1/applications/{application_id}/approval",
+        "/v1/admin/disqualifications/1/removal": "/v1/admin/disqualifications/{entry_id}/removal",
+    }
+    for route in ROUTES:
+        responses = paths[templates.get(route.path, route.path)]["post"]["responses"]
+        assert "415" in responses, route.name

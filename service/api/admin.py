@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
-from service.api.strict import read_json
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import require
 from service.auth.roles import Role
 from service.db import disqualifications as repo
@@ -116,6 +116,7 @@ def list_disqualifications(
         "单位、理由、决定日期与登记人 / organisation, reason, date, who adds it",
     ),
     responses={
+        **JSON_BODY,
         409: {"description": "已在名单中 / already listed"},
         422: {"description": "请求有误"},
     },
@@ -145,6 +146,7 @@ async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse
         "移出人与理由 / who removes it and why",
     ),
     responses={
+        **JSON_BODY,
         404: {"description": "未知条目 / unknown entry"},
         409: {"description": "已移出 / already removed"},
     },

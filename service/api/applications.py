@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import REF, examples, json_body
-from service.api.strict import read_json
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
 from service.db import applications as repo
@@ -179,7 +179,7 @@ def _record(rt: Runtime, application_id: int, reader: Principal) -> dict[str, An
         _submission_examples(),
         "项目、申报材料与轮次 / program, application, round",
     ),
-    responses={**RESPONSES, 409: {"description": "幂等键已用于不同内容 / key reused"}},
+    responses={**RESPONSES, **JSON_BODY, 409: {"description": "幂等键已用于不同内容 / key reused"}},
 )
 async def submit_application(
     request: Request, rt: RuntimeDep, portal: Portal, idempotency_key: IdempotencyKey = None
@@ -262,7 +262,7 @@ def reevaluate_application(
         },
         "评审结论 / the decision",
     ),
-    responses=RESPONSES,
+    responses={**RESPONSES, **JSON_BODY},
 )
 async def review_application(
     application_id: ApplicationId, request: Request, rt: RuntimeDep, reviewer: Reviewer

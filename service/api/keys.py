@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
-from service.api.strict import read_json
+from service.api.strict import JSON_BODY, read_json
 from service.auth import keys
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
@@ -88,7 +88,7 @@ def list_keys(rt: RuntimeDep, _: Admin) -> JSONResponse:
         },
         "持有者、角色与绑定单位 / holder, role, applicants",
     ),
-    responses={422: {"description": "请求有误 / bad field"}},
+    responses={**JSON_BODY, 422: {"description": "请求有误 / bad field"}},
 )
 async def create_key(request: Request, rt: RuntimeDep, admin: Admin) -> JSONResponse:
     body = validate_body(KeyCreate, await read_json(request, rt.settings.max_body_bytes))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service import awards
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import application_body
-from service.api.strict import read_json
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import open_access
 from service.decision import decide
 from service.engine.base import EngineError
@@ -65,6 +65,7 @@ async def _evaluate(
     summary="资格审查 / Eligibility only",
     openapi_extra=application_body(),
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误 / bad field"},
     },
@@ -79,6 +80,7 @@ async def check(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSON
     summary="资格、奖补金额与拨付计划 / Eligibility, award and disbursement",
     openapi_extra=application_body(),
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误 / bad field"},
     },
@@ -135,6 +137,7 @@ class RequirementsResult(BaseModel):
         }
     },
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误 / bad field"},
     },

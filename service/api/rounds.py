@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import json_body
-from service.api.strict import read_json
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import require
 from service.auth.roles import Role
 from service.db import rounds as repo
@@ -156,6 +156,7 @@ def _round(rt: Runtime, round_id: int) -> dict[str, Any]:
         "项目、名称与本轮数值 / program, name and the round's numbers",
     ),
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误"},
     },

@@ -64,3 +64,9 @@ async def read_json(request: Request, limit: int) -> Any:
     if not is_json(content_type):
         raise UnsupportedMediaType(content_type, ["application/json"])
     return decode_json(await request.body(), limit)
+
+
+# The responses of a route that reads JSON with read_json, for its OpenAPI document.
+JSON_BODY: dict[int | str, dict[str, Any]] = {
+    415: {"description": "请求体须为 JSON（application/json） / the body must be JSON"}
+}
