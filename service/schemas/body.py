@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,6 +24,8 @@ MAX_DEPTH = 32
 MAX_NUMBER_DIGITS = 100
 # ``"\ud800"`` is valid JSON but no valid text: it could be neither stored nor answered in UTF-8.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Valid UTF-8 holds none: one can only come from an escape (the walk then finds it, if it is one).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _number(text: str) -> Decimal | ExponentNumber | OversizeNumber:
@@ -45,14 +48,39 @@ class _DuplicatedKeys(dict):  # type: ignore[type-arg]
     duplicates: list[str]
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) == len(pairs):
-        return obj
-    marked = _DuplicatedKeys(obj)
-    seen: set[str] = set()
-    marked.duplicates = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
-    return marked
+def _objects(seen_duplicates: list[bool]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """json's object_pairs_hook: a dict, marked when a key came twice (and the call noted)."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        marked = _DuplicatedKeys(obj)
+        marked.duplicates = []
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked.duplicates.append(key)
+            seen.add(key)
+        seen_duplicates.append(True)
+        return marked
+
+    return build
+
+
+def _too_deep(data: Any) -> bool:
+    """More than MAX_DEPTH levels? Level by level, containers only: the cheap check every body
+    gets (the walk that names the path runs only when something is wrong)."""
+    level = [data]
+    for _ in range(MAX_DEPTH):
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if isinstance(value, dict) else value
+            below.extend(c for c in children if isinstance(c, dict | list))
+        if not below:
+            return False
+        level = below
+    return True
 
 
 _NOT_TEXT = "文本含有孤立的代理码位 / the text holds a lone surrogate code point (not Unicode text)"
@@ -64,8 +92,8 @@ def _problem(path: str, kind: str, msg: str) -> InvalidRequest:
 
 
 def _check_structure(data: Any) -> None:
-    """Nesting depth and duplicate keys, with the path of the first offender (iterative: the
-    walk itself never recurses)."""
+    """Nesting depth, duplicate keys and lone surrogates, raised with the path of the first
+    offender (iterative: the walk itself never recurses)."""
     stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
     while stack:
         value, loc = stack.pop()
@@ -112,15 +140,16 @@ def decode_json(raw: bytes, limit: int) -> Any:
             f"请求体不是有效的 UTF-8（第 {exc.start} 字节） / "
             f"the body is not valid UTF-8 (at byte {exc.start})",
         ) from exc
+    duplicates: list[bool] = []
     try:
         data = json.loads(
             text.removeprefix("\ufeff"),
             parse_float=_number,
             parse_int=_integer,
             parse_constant=NonFiniteNumber,
-            object_pairs_hook=_object,
+            object_pairs_hook=_objects(duplicates),
         )
-    except RecursionError as exc:  # json's own guard, long before MAX_DEPTH is checked
+    except RecursionError as exc:  # json's own guard (near 1,000 levels), before our walk
         raise _problem(
             "",
             "json_too_deep",
@@ -133,7 +162,8 @@ def decode_json(raw: bytes, limit: int) -> Any:
             "请求体不是有效的 JSON / the body is not valid JSON "
             f"(line {exc.lineno}, column {exc.colno})",
         ) from exc
-    _check_structure(data)
+    if duplicates or _SURROGATE_ESCAPE.search(text) or _too_deep(data):
+        _check_structure(data)
     return data
 
 
