@@ -94,6 +94,19 @@ class BodyTooLarge(ServiceError):
         )
 
 
+class DatabaseUnavailable(ServiceError):
+    """503: the database does not answer (or not usably): the request may be retried; it is
+    the outage /readyz reports, not a fault in the request or the code."""
+
+    status_code = 503
+    code = "database_unavailable"
+    message_zh = "数据库暂不可用，请稍后重试"
+    message_en = "The database is unavailable; please retry later"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
 class UnsupportedMediaType(ServiceError):
     """415: a body whose Content-Type is not one the route reads (never guessed at)."""
 

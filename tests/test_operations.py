@@ -27,11 +27,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.api.openapi import examples
+from service.auth.roles import Role
 from service.config import Settings
 from service.db import migrate
 from service.engine.base import EngineError
 from service.engine.python_eval import PythonEvaluator
 from service.main import create_app
+from tests.authsupport import make_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -446,3 +448,22 @@ def test_the_image_keeps_its_database_on_a_volume_and_trusts_no_proxy_by_default
     assert "--no-proxy-headers" in dockerfile and "TRUSTED_PROXIES=" not in dockerfile
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", "**/__pycache__", "*.db", "tests", "bench"} <= set(ignored)
+
+
+def test_a_database_gone_after_start_up_is_a_503_problem_not_a_500(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    app = _app(f"sqlite:///{folder / 'subsidy.db'}")
+    with TestClient(app, raise_server_exceptions=False) as c:
+        key = make_key(app, Role.reviewer)
+        assert c.get("/v1/rounds/1", headers={"X-API-Key": key}).status_code == 404
+        app.state.runtime.db.dispose()
+        folder.rename(tmp_path / "moved")  # SQLite can no longer open the file
+        response = c.get("/v1/rounds/1", headers={"X-API-Key": key})
+        ready = c.get("/readyz")
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert (body["code"], body["status"]) == ("database_unavailable", 503)
+    assert body["message_zh"] and body["message_en"] and "Traceback" not in response.text
+    assert response.headers["retry-after"] == "5"
+    assert ready.status_code == 503 and ready.json()["check"] == "database"

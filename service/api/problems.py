@@ -10,10 +10,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from service.errors import PROBLEM_JSON, HttpProblem, InvalidRequest, ServiceError
+from service.errors import (
+    PROBLEM_JSON,
+    DatabaseUnavailable,
+    HttpProblem,
+    InvalidRequest,
+    ServiceError,
+)
 from service.schemas.body import path_of
 
 log = logging.getLogger("service")
@@ -57,6 +64,12 @@ def install(app: FastAPI) -> None:
     async def client_disconnected(request: Request, exc: ClientDisconnect) -> Response:
         log.info("the client hung up before its request was complete")
         return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # Unreachable, locked past its timeout, or (SQLite) its tables gone: an outage, a 503.
+        log.error("database unavailable: %s", exc.orig or exc)
+        return problem_response(DatabaseUnavailable(), request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
