@@ -71,7 +71,7 @@ def _objects(seen_duplicates: list[bool]) -> Callable[[list[tuple[str, Any]]], d
 def _too_deep(data: Any) -> bool:
     """More than MAX_DEPTH levels? Level by level, containers only: the cheap check every body
     gets (the walk that names the path runs only when something is wrong)."""
-    level = [data]
+    level = [data] if isinstance(data, dict | list) else []
     for _ in range(MAX_DEPTH):
         below: list[Any] = []
         for value in level:
