@@ -222,6 +222,9 @@ HOSTILE = [
         422,
         lambda r: path_of(r.timestamp or ()),
     ),
+    Hostile("null", lambda r: b"null", 422),
+    Hostile("a bare number", lambda r: b"1", 422),
+    Hostile("an array", lambda r: b"[]", 422),
     Hostile("invalid UTF-8", lambda r: raw(r.body()).replace(b"{", b'{"\xff\xfe": 1, ', 1), 422),
     Hostile("UTF-16", lambda r: json.dumps(r.body()).encode("utf-16"), 422),
     Hostile(
