@@ -22,6 +22,9 @@ ENV PATH=/venv/bin:$PATH \
     DATABASE_URL=sqlite:////app/data/subsidy.db \
     PYTHONUNBUFFERED=1
 RUN mkdir -p /app/data && chown subsidy /app/data
+# The SQLite file (DATABASE_URL above) lives on a volume: it outlives the container. Declared
+# after the chown, which a volume keeps; mount one (`-v subsidy-data:/app/data`) to name it.
+VOLUME ["/app/data"]
 USER subsidy
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
@@ -32,4 +35,6 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
 # On SIGTERM uvicorn stops accepting connections and lets requests in flight finish for up to
 # 25 s (inside Kubernetes' default 30 s grace period; use `docker stop -t 30`), then exits 0
 # (exec: uvicorn is PID 1). Logs: one JSON object per line on stderr (LOG_FORMAT=json).
-CMD ["sh", "-c", "alembic -c migrations/alembic.ini upgrade head && exec uvicorn service.main:app --host 0.0.0.0 --port 8000 --timeout-graceful-shutdown 25"]
+# --no-proxy-headers: uvicorn's own default believes X-Forwarded-For from any local client; the
+# app believes it only from the proxies in TRUSTED_PROXIES (none unless set).
+CMD ["sh", "-c", "alembic -c migrations/alembic.ini upgrade head && exec uvicorn service.main:app --host 0.0.0.0 --port 8000 --no-proxy-headers --timeout-graceful-shutdown 25"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,18 @@ class Settings(BaseSettings):
     # Anonymous requests to the open routes (catalogue, check, calculate), per client address
     # and minute; 0 turns the limit off. Callers with an API key are not limited.
     anonymous_requests_per_minute: int = 3000
+    # The proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated:
+    # "10.0.0.5,10.1.0.0/16"). None by default: the client address is then the peer's, so that
+    # no caller can pick another address (and bucket of the anonymous limit) by sending the
+    # header. Run uvicorn with --no-proxy-headers: its own default trusts every local client.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 @lru_cache

@@ -94,6 +94,35 @@ class BodyTooLarge(ServiceError):
         )
 
 
+class DatabaseUnavailable(ServiceError):
+    """503: the database does not answer (or not usably): the request may be retried; it is
+    the outage /readyz reports, not a fault in the request or the code."""
+
+    status_code = 503
+    code = "database_unavailable"
+    message_zh = "数据库暂不可用，请稍后重试"
+    message_en = "The database is unavailable; please retry later"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+class UnsupportedMediaType(ServiceError):
+    """415: a body whose Content-Type is not one the route reads (never guessed at)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+    def __init__(self, content_type: str | None, accepted: list[str]) -> None:
+        sent = content_type or "无 / none"
+        super().__init__(
+            f"不支持的内容类型：{sent}；请发送 {'、'.join(accepted)}",
+            f"Unsupported Content-Type: {content_type or 'none'}; send {', '.join(accepted)}",
+            content_type=content_type,
+            accepted=accepted,
+        )
+
+
 class EvaluationFailed(ServiceError):
     """The engine could not answer: never shown as a partial or guessed decision."""
 

@@ -12,11 +12,13 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.api import admin, applications, audit, health, keys, problems, programs, rounds
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
-from service.api.openapi import build_openapi, operation_id
+from service.api.openapi import build_openapi, operation_id, program_examples
 from service.api.strict import reject_unknown_query
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings, get_settings
@@ -27,6 +29,7 @@ from service.engine.base import Evaluator
 from service.engine.durable_eval import DurableEvaluator
 from service.engine.python_eval import PythonEvaluator
 from service.observability import install as install_observability
+from service.observability.canary import Canary
 from service.rules.loader import load_rules
 
 log = logging.getLogger("service")
@@ -62,11 +65,22 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def prepare_database(runtime: Runtime) -> None:
-    """Start-up: migrate when AUTO_MIGRATE is set (production runs alembic itself), then add
-    the DISQUALIFIED_FILE seed's entries to the stored 第二十六条 list."""
+    """Start-up: migrate when AUTO_MIGRATE is set (production runs alembic itself), else refuse
+    to start on a database below the migrations' head (every stored-data request would be a
+    500); then add the DISQUALIFIED_FILE seed's entries to the stored 第二十六条 list. A database
+    that does not answer yet does not stop start-up: /readyz says so until it does."""
     settings = runtime.settings
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
+    else:
+        try:
+            migrate.require_head(runtime.db.engine)
+        except migrate.SchemaNotCurrent as exc:
+            log.error("refusing to start: %s", exc)  # says what to run
+            raise
+        except SQLAlchemyError as exc:
+            log.warning("database unreachable at start-up (see /readyz): %s", exc)
+            return
     if settings.disqualified_file is not None:
         listed = DisqualificationList.from_file(settings.disqualified_file)
         added = seed(runtime.db, listed, settings.disqualified_file.name)
@@ -96,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.runtime = runtime
+    app.state.canary = Canary.build(runtime.book, program_examples(runtime.book))  # /readyz evaluates it
     app.include_router(health.router)
     app.include_router(programs.router)
     app.include_router(applications.router)
@@ -107,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, audit_limit=settings.max_audit_bytes
     )
+    if settings.trusted_proxies:  # the client address (rate limit, logs) as those proxies say
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     _install_docs(app)
     install_observability(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

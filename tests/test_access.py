@@ -384,6 +384,38 @@ def test_anonymous_callers_are_rate_limited_and_key_holders_are_not(tmp_path: Pa
         assert client.get("/healthz").status_code == 200  # liveness is never limited
 
 
+def _anonymous_statuses(client: TestClient, forwarded_for: list[str]) -> list[int]:
+    return [
+        client.get("/v1/programs", headers={"X-Forwarded-For": ip}).status_code
+        for ip in forwarded_for
+    ]
+
+
+def test_x_forwarded_for_from_an_untrusted_client_does_not_change_its_address(
+    tmp_path: Path,
+) -> None:
+    """No proxy is trusted by default: a local client inventing addresses stays one bucket."""
+    app = create_app(settings_for(sqlite_url(tmp_path), anonymous_requests_per_minute=3))
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        invented = [f"203.0.113.{n}" for n in range(4)]
+        assert _anonymous_statuses(client, invented) == [200, 200, 200, 429]
+
+
+def test_x_forwarded_for_is_believed_only_from_the_trusted_proxies(tmp_path: Path) -> None:
+    settings = settings_for(
+        sqlite_url(tmp_path), anonymous_requests_per_minute=3, trusted_proxies="10.0.0.0/8"
+    )
+    app = create_app(settings)
+    with TestClient(app, client=("10.1.2.3", 50000)) as proxy:
+        # Each caller behind the proxy has its own bucket...
+        assert _anonymous_statuses(proxy, [f"203.0.113.{n}" for n in range(5)]) == [200] * 5
+        assert _anonymous_statuses(proxy, ["198.51.100.1"] * 4) == [200, 200, 200, 429]
+    with TestClient(app, client=("192.0.2.9", 50000)) as stranger:
+        # ...but a client that is not a trusted proxy is limited by its own address.
+        invented = [f"203.0.113.{n}" for n in range(10, 14)]
+        assert _anonymous_statuses(stranger, invented) == [200, 200, 200, 429]
+
+
 def test_the_key_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = settings_for(sqlite_url(tmp_path))
     run = lambda *argv: keys_cli(list(argv), settings)  # noqa: E731

@@ -6,6 +6,7 @@ subprocess), as the Swagger UI browser test does (``running_service``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -25,8 +26,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.auth.roles import Role
 from service.config import Settings
+from service.db import migrate
+from service.engine.base import EngineError
+from service.engine.python_eval import PythonEvaluator
 from service.main import create_app
+from tests.authsupport import make_key
 from tests.examples import examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +171,72 @@ def test_readyz_is_200_when_the_database_answers(client: TestClient, app: FastAP
         "status": "ready",
         "rules_version": app.state.runtime.book.version,
         "database": "ok",
+        "schema_revision": migrate.head(),
+        "engine": "ok",
     }
+
+
+def test_the_service_refuses_to_start_on_a_database_never_migrated(tmp_path: Path) -> None:
+    app = create_app(Settings(rules_dir=RULES, database_url=f"sqlite:///{tmp_path / 'new.db'}"))
+    with pytest.raises(migrate.SchemaNotCurrent) as refused, TestClient(app):
+        pass  # pragma: no cover - start-up fails
+    assert "was never migrated" in str(refused.value)
+    assert "alembic -c migrations/alembic.ini upgrade head" in str(refused.value)
+    assert "AUTO_MIGRATE=true" in str(refused.value)
+
+
+def test_the_service_refuses_to_start_on_a_database_behind_the_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0001")
+    old = create_app(Settings(rules_dir=RULES, database_url=url))
+    with pytest.raises(migrate.SchemaNotCurrent, match="is at revision 0001"), TestClient(old):
+        pass  # pragma: no cover - start-up fails
+    migrate.upgrade(url)
+    with TestClient(create_app(Settings(rules_dir=RULES, database_url=url))) as c:
+        assert c.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_the_schema_falls_behind_after_start_up(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'subsidy.db'}"
+    with TestClient(_app(url)) as c:
+        assert c.get("/readyz").status_code == 200
+        migrate.downgrade(url, "0001")
+        response = c.get("/readyz")
+        migrate.upgrade(url)
+        assert c.get("/readyz").status_code == 200
+    body = response.json()
+    assert (response.status_code, body["code"], body["check"]) == (503, "not_ready", "schema")
+    assert body["revision"] == "0001"
+    assert "upgrade head" in body["message_en"] and "upgrade head" in body["message_zh"]
+
+
+class _BrokenEngine:
+    name = "broken"
+
+    def evaluate(self, program: object, facts: object) -> object:
+        raise EngineError("the engine lost its state")
+
+
+class _WrongEngine(PythonEvaluator):
+    """Answers, but wrongly: the applicant is never registered in Shanghai (第二条)."""
+
+    def evaluate(self, program: Any, facts: Any) -> Any:
+        found = super().evaluate(program, facts)
+        return dataclasses.replace(found, app=found.app | {"registered-in-shanghai"})
+
+
+@pytest.mark.parametrize("engine", [_BrokenEngine(), _WrongEngine()], ids=["fails", "wrong"])
+def test_readyz_is_503_when_the_engine_fails_the_canary(tmp_path: Path, engine: object) -> None:
+    app = _app(f"sqlite:///{tmp_path / 'subsidy.db'}")
+    with TestClient(app) as c:
+        assert c.get("/readyz").json()["engine"] == "ok"
+        app.state.runtime = dataclasses.replace(app.state.runtime, evaluator=engine)
+        response = c.get("/readyz")
+        assert c.get("/healthz").status_code == 200  # alive, but not ready
+    body = response.json()
+    assert (response.status_code, body["check"]) == (503, "engine")
+    assert body["program_id"] == app.state.canary.program.id
+    assert body["message_zh"] and body["message_en"]
 
 
 @pytest.mark.parametrize(
@@ -264,7 +335,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(folder: Path, *uvicorn_args: str) -> Iterator[Service]:
+def running_service(
+    folder: Path, *uvicorn_args: str, env_extra: dict[str, str] | None = None
+) -> Iterator[Service]:
     """``uvicorn service.main:app`` on a free port, on a fresh SQLite file (AUTO_MIGRATE), its
     log lines in ``folder/service.log``; stopped (and waited for) on exit."""
     port = free_port()
@@ -274,6 +347,7 @@ def running_service(folder: Path, *uvicorn_args: str) -> Iterator[Service]:
         "DATABASE_URL": f"sqlite:///{folder / 'subsidy.db'}",
         "AUTO_MIGRATE": "true",
         "LOG_FORMAT": "json",
+        **(env_extra or {}),
     }
     log = folder / "service.log"
     command = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1"]
@@ -361,3 +435,35 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
         assert "Application shutdown complete." in messages
         assert messages[-1].startswith("Finished server process")
         assert not any("timeout graceful shutdown exceeded" in m for m in messages)
+
+
+# --- the image --------------------------------------------------------------------------------
+
+
+def test_the_image_keeps_its_database_on_a_volume_and_trusts_no_proxy_by_default() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'VOLUME ["/app/data"]' in dockerfile
+    assert "DATABASE_URL=sqlite:////app/data/subsidy.db" in dockerfile
+    assert dockerfile.index("chown subsidy /app/data") < dockerfile.index("VOLUME")
+    assert "--no-proxy-headers" in dockerfile and "TRUSTED_PROXIES=" not in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", "**/__pycache__", "*.db", "tests", "bench"} <= set(ignored)
+
+
+def test_a_database_gone_after_start_up_is_a_503_problem_not_a_500(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    app = _app(f"sqlite:///{folder / 'subsidy.db'}")
+    with TestClient(app, raise_server_exceptions=False) as c:
+        key = make_key(app, Role.reviewer)
+        assert c.get("/v1/rounds/1", headers={"X-API-Key": key}).status_code == 404
+        app.state.runtime.db.dispose()
+        folder.rename(tmp_path / "moved")  # SQLite can no longer open the file
+        response = c.get("/v1/rounds/1", headers={"X-API-Key": key})
+        ready = c.get("/readyz")
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert (body["code"], body["status"]) == ("database_unavailable", 503)
+    assert body["message_zh"] and body["message_en"] and "Traceback" not in response.text
+    assert response.headers["retry-after"] == "5"
+    assert ready.status_code == 503 and ready.json()["check"] == "database"

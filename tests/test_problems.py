@@ -66,8 +66,9 @@ def test_422_names_each_bad_field_by_its_path(small: tuple[FastAPI, TestClient])
 
 def test_malformed_json_and_wrong_parameters(small: tuple[FastAPI, TestClient]) -> None:
     _, client = small
-    problem(client.post(CALCULATE, content=b'{"applicant": '), 422, "invalid_request")
-    problem(client.post(CALCULATE, content=b"\xff\xfe"), 422, "invalid_request")
+    json = {"content-type": "application/json"}
+    problem(client.post(CALCULATE, content=b'{"applicant": ', headers=json), 422, "invalid_request")
+    problem(client.post(CALCULATE, content=b"\xff\xfe", headers=json), 422, "invalid_request")
     body = problem(client.get("/v1/rounds/0", headers={"X-API-Key": "k"}), 401, "unauthenticated")
     assert body["detail"]
 
@@ -88,7 +89,8 @@ def test_a_streamed_oversized_body_is_413(small: tuple[FastAPI, TestClient]) -> 
         for _ in range(10):
             yield b" " * 1024
 
-    problem(client.post(CALCULATE, content=chunks()), 413, "body_too_large")
+    json = {"content-type": "application/json"}
+    problem(client.post(CALCULATE, content=chunks(), headers=json), 413, "body_too_large")
 
 
 def test_an_oversized_audit_upload_is_413(small: tuple[FastAPI, TestClient]) -> None:

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import require
 from service.auth.roles import Role
 from service.db import disqualifications as repo
 from service.db.models import MAX_ID, Disqualification, as_utc
-from service.schemas.body import decode_json, validate_body
-from service.schemas.types import USCC
+from service.schemas.body import validate_body
+from service.schemas.types import USCC, PlainParagraph, PlainText
 
 router = APIRouter(
     prefix="/v1/admin/disqualifications",
@@ -37,9 +38,9 @@ class DisqualificationAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uscc: USCC
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: PlainParagraph = Field(min_length=1, max_length=2000)
     decided_on: date = Field(description="取消资格决定的日期 / date of the decision")
-    added_by: str = Field(min_length=1, max_length=200)
+    added_by: PlainText = Field(min_length=1, max_length=200)
 
 
 class DisqualificationRemoval(BaseModel):
@@ -47,8 +48,8 @@ class DisqualificationRemoval(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    removed_by: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=2000)
+    removed_by: PlainText = Field(min_length=1, max_length=200)
+    reason: PlainParagraph = Field(min_length=1, max_length=2000)
 
 
 class DisqualificationOut(BaseModel):
@@ -115,14 +116,13 @@ def list_disqualifications(
         "单位、理由、决定日期与登记人 / organisation, reason, date, who adds it",
     ),
     responses={
+        **JSON_BODY,
         409: {"description": "已在名单中 / already listed"},
         422: {"description": "请求有误"},
     },
 )
 async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse:
-    body = validate_body(
-        DisqualificationAdd, decode_json(await request.body(), rt.settings.max_body_bytes)
-    )
+    body = validate_body(DisqualificationAdd, await read_json(request, rt.settings.max_body_bytes))
 
     def work() -> dict[str, Any]:
         with rt.db.transaction() as session:
@@ -146,6 +146,7 @@ async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse
         "移出人与理由 / who removes it and why",
     ),
     responses={
+        **JSON_BODY,
         404: {"description": "未知条目 / unknown entry"},
         409: {"description": "已移出 / already removed"},
     },
@@ -154,7 +155,7 @@ async def remove_disqualification(
     entry_id: EntryId, request: Request, rt: RuntimeDep
 ) -> JSONResponse:
     body = validate_body(
-        DisqualificationRemoval, decode_json(await request.body(), rt.settings.max_body_bytes)
+        DisqualificationRemoval, await read_json(request, rt.settings.max_body_bytes)
     )
 
     def work() -> dict[str, Any]:

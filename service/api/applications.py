@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import FILLERS, FORMS, PLACEHOLDER, json_body, program_examples
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
 from service.db import applications as repo
@@ -20,9 +21,10 @@ from service.db.models import MAX_ID
 from service.errors import InvalidRequest, NotBound, NotFound
 from service.observability import count_evaluation
 from service.rules.loader import RuleBook
-from service.schemas.body import decode_json, error_detail, path_of, validate_body
+from service.schemas.body import error_detail, path_of, validate_body
 from service.schemas.forms import Application as Form
 from service.schemas.results import CalculateResult
+from service.schemas.types import PlainParagraph, PlainText
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
@@ -78,8 +80,8 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved: StrictBool
-    reviewed_by: str | None = Field(default=None, min_length=1, max_length=200)
-    note: str | None = Field(default=None, max_length=2000)
+    reviewed_by: PlainText | None = Field(default=None, min_length=1, max_length=200)
+    note: PlainParagraph | None = Field(default=None, max_length=2000)
 
 
 class ReviewOut(BaseModel):
@@ -181,13 +183,13 @@ def _record(rt: Runtime, application_id: int, reader: Principal) -> dict[str, An
         {PLACEHOLDER: "submissions"},
         "项目、申报材料与轮次 / program, application, round",
     ),
-    responses={**RESPONSES, 409: {"description": "幂等键已用于不同内容 / key reused"}},
+    responses={**RESPONSES, **JSON_BODY, 409: {"description": "幂等键已用于不同内容 / key reused"}},
 )
 async def submit_application(
     request: Request, rt: RuntimeDep, portal: Portal, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     body = validate_body(
-        ApplicationSubmission, decode_json(await request.body(), rt.settings.max_body_bytes)
+        ApplicationSubmission, await read_json(request, rt.settings.max_body_bytes)
     )
     program = rt.program(body.program_id)
     application = _validate_application(program.form, body.application)
@@ -264,14 +266,12 @@ def reevaluate_application(
         },
         "评审结论 / the decision",
     ),
-    responses=RESPONSES,
+    responses={**RESPONSES, **JSON_BODY},
 )
 async def review_application(
     application_id: ApplicationId, request: Request, rt: RuntimeDep, reviewer: Reviewer
 ) -> JSONResponse:
-    body = validate_body(
-        ReviewDecision, decode_json(await request.body(), rt.settings.max_body_bytes)
-    )
+    body = validate_body(ReviewDecision, await read_json(request, rt.settings.max_body_bytes))
 
     def work() -> dict[str, Any]:
         repo.review(

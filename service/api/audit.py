@@ -206,5 +206,13 @@ async def audit(
             raise UnreadableAudit(str(exc)) from exc
         except UnicodeDecodeError as exc:  # a binary file sent as CSV or JSON Lines
             raise UnreadableAudit(f"not text in any known encoding ({exc.reason})") from exc
+        except RecursionError as exc:  # json's guard: a JSON Lines line nested ~1,000 deep
+            raise UnreadableAudit("a line is nested too deeply") from exc
+        except ValueError as exc:
+            # Python's int-digits limit (4,300) while a JSON Lines line is decoded; any other
+            # ValueError is a bug and stays a 500.
+            if "integer string conversion" not in str(exc):
+                raise
+            raise UnreadableAudit("a number has too many digits") from exc
         report: dict[str, Any] = report_json(rt.book, result)
     return JSONResponse(report)

@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
+from service.api.strict import JSON_BODY, read_json
 from service.auth import keys
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
 from service.db.models import MAX_ID
-from service.schemas.body import decode_json, validate_body
+from service.schemas.body import validate_body
+from service.schemas.types import PlainText
 
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 router = APIRouter(prefix="/v1/admin/keys", tags=["admin"])
@@ -28,7 +30,7 @@ class KeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="持有者 / who holds it")
+    name: PlainText = Field(min_length=1, max_length=200, description="持有者 / who holds it")
     role: Role
     applicants: list[str] = Field(
         default_factory=list,
@@ -86,10 +88,10 @@ def list_keys(rt: RuntimeDep, _: Admin) -> JSONResponse:
         },
         "持有者、角色与绑定单位 / holder, role, applicants",
     ),
-    responses={422: {"description": "请求有误 / bad field"}},
+    responses={**JSON_BODY, 422: {"description": "请求有误 / bad field"}},
 )
 async def create_key(request: Request, rt: RuntimeDep, admin: Admin) -> JSONResponse:
-    body = validate_body(KeyCreate, decode_json(await request.body(), rt.settings.max_body_bytes))
+    body = validate_body(KeyCreate, await read_json(request, rt.settings.max_body_bytes))
     req = keys.KeyRequest(body.name, body.role, tuple(body.applicants), admin.name)
 
     def work() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service import awards
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import application_body
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import open_access
 from service.decision import decide
 from service.engine.base import EngineError
@@ -18,7 +19,7 @@ from service.engine.facts import Context
 from service.errors import EvaluationFailed
 from service.money import fmt
 from service.observability import count_evaluation
-from service.schemas.body import decode_json, validate_body
+from service.schemas.body import validate_body
 from service.schemas.programs import ProgramDetail, ProgramSummary, program_detail
 from service.schemas.results import CalculateResult, CheckResult, render
 from service.schemas.types import Money
@@ -48,9 +49,7 @@ async def _evaluate(
     program_id: str, request: Request, rt: Runtime, with_award: bool
 ) -> JSONResponse:
     program = rt.program(program_id)
-    application = validate_body(
-        program.form, decode_json(await request.body(), rt.settings.max_body_bytes)
-    )
+    application = validate_body(program.form, await read_json(request, rt.settings.max_body_bytes))
     context = Context(disqualified=application.applicant.uscc in rt.disqualified)
     try:
         decision = decide(program, application, rt.evaluator, rt.book.version, context)
@@ -66,6 +65,7 @@ async def _evaluate(
     summary="资格审查 / Eligibility only",
     openapi_extra=application_body(),
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误 / bad field"},
     },
@@ -80,6 +80,7 @@ async def check(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSON
     summary="资格、奖补金额与拨付计划 / Eligibility, award and disbursement",
     openapi_extra=application_body(),
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误 / bad field"},
     },
@@ -136,15 +137,14 @@ class RequirementsResult(BaseModel):
         }
     },
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误 / bad field"},
     },
 )
 async def requirements(program_id: ProgramId, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     program = rt.program(program_id)
-    query = validate_body(
-        RequirementsQuery, decode_json(await request.body(), rt.settings.max_body_bytes)
-    )
+    query = validate_body(RequirementsQuery, await read_json(request, rt.settings.max_body_bytes))
     result = awards.requirements(program, query.requested_amount)
     return {
         "program_id": program.id,

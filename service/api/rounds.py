@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import json_body
+from service.api.strict import JSON_BODY, read_json
 from service.auth.guard import require
 from service.auth.roles import Role
 from service.db import rounds as repo
@@ -19,8 +20,8 @@ from service.db.models import MAX_ID
 from service.errors import InvalidRequest
 from service.money import fmt
 from service.rules.program import Program
-from service.schemas.body import decode_json, validate_body
-from service.schemas.types import Money
+from service.schemas.body import validate_body
+from service.schemas.types import Money, PlainText
 
 router = APIRouter(
     prefix="/v1/rounds", tags=["rounds"], dependencies=[Depends(require(Role.reviewer))]
@@ -48,7 +49,7 @@ class RoundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     program_id: str = Field(min_length=1, max_length=100, examples=["ipa2022-art21"])
-    name: str = Field(min_length=1, max_length=200, examples=["2023年第一批"])
+    name: PlainText = Field(min_length=1, max_length=200, examples=["2023年第一批"])
     overrides: RoundOverrides = Field(default_factory=RoundOverrides)
 
 
@@ -155,12 +156,13 @@ def _round(rt: Runtime, round_id: int) -> dict[str, Any]:
         "项目、名称与本轮数值 / program, name and the round's numbers",
     ),
     responses={
+        **JSON_BODY,
         404: {"description": "未知项目 / unknown program"},
         422: {"description": "请求有误"},
     },
 )
 async def create_round(request: Request, rt: RuntimeDep) -> JSONResponse:
-    body = validate_body(RoundCreate, decode_json(await request.body(), rt.settings.max_body_bytes))
+    body = validate_body(RoundCreate, await read_json(request, rt.settings.max_body_bytes))
     program = rt.program(body.program_id)
     problem = _tier_problem(program, body.overrides)
     if problem is not None:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from service.schemas.types import PlainText
+
 
 class _Applicant(Protocol):
     uscc: str
@@ -32,4 +34,4 @@ class Application(BaseModel):
 
 def text_field(min_length: int | None, max_length: int | None) -> tuple[Any, dict[str, Any]]:
     """The form files' ``text`` type: the one place that says what a free text field is."""
-    return str, {"min_length": min_length, "max_length": max_length}
+    return PlainText, {"min_length": min_length, "max_length": max_length}

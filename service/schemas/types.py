@@ -7,9 +7,10 @@ number reaches these validators exactly as it was written; floats never carry mo
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +26,7 @@ from service.schemas.identifiers import canonical_patent_number, validate_uscc
 
 # ASCII digits only (\d would accept full-width ones), at most 15 before the point: sums of
 # thousands of items then stay far inside Decimal's 28 significant digits.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 _MONEY_RE = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,2})?$")
 
 
@@ -36,7 +38,23 @@ class NonFiniteNumber(str):
     """``NaN`` / ``Infinity`` literals, which Python's json module accepts and JSON does not."""
 
 
+class OversizeNumber:
+    """A JSON number with more digits than any field could hold: kept as its length so the
+    field refuses it with its path (not a string: no text field may take it for its digits)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<number of {self.digits} digits>"
+
+    def message(self) -> str:
+        return f"数字位数过多（{self.digits} 位） / a number of {self.digits} digits is too long"
+
+
 def _parse_money(value: Any) -> Decimal:
+    if isinstance(value, OversizeNumber):
+        raise ValueError(value.message())
     if isinstance(value, bool):
         raise ValueError("金额不能是布尔值 / an amount cannot be a boolean")
     if isinstance(value, ExponentNumber | NonFiniteNumber):
@@ -115,6 +133,14 @@ def _parse_timestamp(value: Any) -> Any:
         raise ValueError(
             "时间必须带时区偏移，如 +08:00 / a timestamp must carry a UTC offset, like +08:00"
         )
+    try:  # stored in UTC, evaluated in Asia/Shanghai: both must exist (9999-12-31T23:00-12:00 doesn't)
+        parsed.astimezone(UTC)
+        parsed.astimezone(SHANGHAI)
+    except OverflowError as exc:
+        raise ValueError(
+            "时间超出可表示的范围（换算为UTC或北京时间时越界） / the timestamp is out of range "
+            "(it has no UTC or Asia/Shanghai equivalent before year 10000 or after year 1)"
+        ) from exc
     return parsed
 
 
@@ -167,6 +193,8 @@ Flag = StrictBool
 
 
 def _not_bool(value: Any) -> Any:
+    if isinstance(value, OversizeNumber):
+        raise ValueError(value.message())
     if isinstance(value, bool):
         raise ValueError("应为整数而非布尔值 / a number is expected, not a boolean")
     return value
@@ -176,3 +204,38 @@ NotBool = BeforeValidator(_not_bool)
 
 # An identifier compared for duplicates (loan ids, contract ids): surrounding spaces dropped.
 ItemId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+# C0 and C1 controls (tabs and newlines too: a name is one line) and the bidirectional marks,
+# embeddings, overrides and isolates, which make a name display as another (U+202E "evil").
+_NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+_NOT_IN_PARAGRAPHS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _refuse(pattern: re.Pattern[str], value: str) -> str:
+    found = pattern.search(value)
+    if found is not None:
+        raise ValueError(
+            f"不能含有控制字符或双向文本控制符（U+{ord(found.group()):04X}） / "
+            f"control characters and bidirectional controls are not allowed "
+            f"(U+{ord(found.group()):04X})"
+        )
+    return value
+
+
+def _plain_text(value: str) -> str:
+    return _refuse(_NOT_IN_NAMES, value)
+
+
+def _plain_paragraph(value: str) -> str:
+    return _refuse(_NOT_IN_PARAGRAPHS, value)
+
+
+# Names and other one-line free text that people read in lists and reports.
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+# Reasons and notes: the same, but lines and tabs are allowed.
+PlainParagraph = Annotated[str, AfterValidator(_plain_paragraph)]
