@@ -152,6 +152,19 @@ class AwardPlan:
         return self.base.items if isinstance(self.base, PerItem | RateOfItems) else None
 
     @property
+    def fields(self) -> tuple[str, ...]:
+        """The request fields the plan reads (beside the items): the requested amount or the
+        tier, and the project's duration for its tranches."""
+        base = self.base
+        own = (base.field,) if isinstance(base, Requested | Tiers) else ()
+        return own + ((self.disbursement.duration_field,) if self.disbursement else ())
+
+    @property
+    def item_field(self) -> str | None:
+        """The field of each item the plan reads (the base of a rate)."""
+        return self.base.base if isinstance(self.base, RateOfItems) else None
+
+    @property
     def tiers(self) -> str | None:
         return self.base.param if isinstance(self.base, Tiers) else None
 
