@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
 from typing import Any
 
@@ -70,11 +71,11 @@ class ItemGroup:
     def facts(self) -> list[Ref]:
         return unique_refs(c.node for c in self.conditions)
 
-    @property
+    @cached_property
     def excluding(self) -> tuple[Condition, ...]:
         return tuple(c for c in self.conditions if c.severity == "error")
 
-    @property
+    @cached_property
     def warnings(self) -> tuple[Condition, ...]:
         return tuple(c for c in self.conditions if c.severity == "warning")
 
@@ -116,7 +117,7 @@ class Program:
     def facts(self) -> list[Ref]:
         return unique_refs(c.node for c in self.conditions)
 
-    @property
+    @cached_property
     def required(self) -> tuple[Condition, ...]:
         """The applicant's conditions that must hold (severity error; a warning is reported
         only, a priority is a flag); the items' rules are their groups' (``ItemGroup``)."""
