@@ -1,7 +1,10 @@
-"""Award arithmetic in Decimal: amounts per item, rates, caps, tier amounts.
+"""The Decimal interpreter of the award plan (``service.rules.award_plan``): amounts per item,
+rates, caps, tier amounts, tranches, suggestions and requirements.
 
 Pure: takes a compiled program, the validated application and which items count; returns the
-award with the caps it met. Every number comes from the rule file's parameters.
+award with the caps it met. Every number comes from the plan, which the loader compiled from
+the rule file's parameters; the batch audit runs the same plan in integer fen
+(``service.engine.polars_awards``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from service.money import ZERO, round_down_to_fen
+from service.rules.award_plan import AwardPlan, Base, Fixed, PerItem, RateOfItems, Requested, Tiers
 from service.rules.program import Program
 
 
@@ -37,21 +41,29 @@ class Award:
         return Award(ZERO, ZERO)
 
 
-def item_amounts(program: Program, application: BaseModel) -> dict[str, list[Decimal]]:
-    """Each item's own share before any cap (the ``amount`` of ``items[]``)."""
-    spec = program.award
-    if spec.items is None:
-        return {}
-    items = getattr(application, spec.items)
-    if spec.kind == "per_item":
-        assert spec.amount is not None
-        per_item = program.param(spec.amount).value
-        return {spec.items: [per_item for _ in items]}
-    if spec.kind == "rate_of_items":
-        assert spec.rate is not None and spec.base is not None
-        rate = program.param(spec.rate).value
-        return {spec.items: [round_down_to_fen(getattr(i, spec.base) * rate) for i in items]}
-    return {}
+def _base(
+    base: Base, application: BaseModel, counted: dict[str, list[int]]
+) -> tuple[Decimal | None, dict[str, list[Decimal]]]:
+    """The plan's base step: the uncapped amount (None: set per round) and each item's own
+    share before any cap (the ``amount`` of ``items[]``)."""
+    match base:
+        case Requested(field=name):
+            return getattr(application, name), {}
+        case PerItem(items=name, amount=amount):
+            items = getattr(application, name)
+            return amount * len(counted.get(name, [])), {name: [amount for _ in items]}
+        case RateOfItems(items=name, base=key, rate=rate):
+            items = getattr(application, name)
+            shares = [round_down_to_fen(getattr(i, key) * rate) for i in items]
+            # Sum the eligible base first, multiply, then round down (spec: percent rates).
+            total = sum((getattr(items[i], key) for i in counted.get(name, [])), ZERO)
+            return round_down_to_fen(total * rate), {name: shares}
+        case Fixed(amount=amount):
+            return amount, {}
+        case Tiers(field=name, amounts=amounts):
+            if amounts is None:
+                return None, {}
+            return Decimal(amounts.get(getattr(application, name), ZERO)), {}
 
 
 def compute_award(
@@ -61,44 +73,21 @@ def compute_award(
     overrides: dict[str, Any] | None = None,
 ) -> Award:
     """The award of an eligible application; ``counted`` lists the counted items per list."""
-    spec = program.award
-    overrides = overrides or {}
-    per_item = item_amounts(program, application)
-    uncapped: Decimal | None
-    if spec.kind == "per_item":
-        assert spec.items is not None and spec.amount is not None
-        uncapped = program.param(spec.amount).value * len(counted.get(spec.items, []))
-    elif spec.kind == "rate_of_items":
-        # Sum the eligible base first, multiply, then round down (spec: percent rates).
-        assert spec.items is not None and spec.rate is not None and spec.base is not None
-        items = getattr(application, spec.items)
-        base = sum((getattr(items[i], spec.base) for i in counted.get(spec.items, [])), ZERO)
-        uncapped = round_down_to_fen(base * program.param(spec.rate).value)
-    elif spec.kind == "requested":
-        assert spec.requested is not None
-        uncapped = getattr(application, spec.requested)
-    elif spec.kind == "fixed":
-        assert spec.amount is not None
-        uncapped = program.param(spec.amount).value
-    else:
-        assert spec.tiers is not None and spec.tier_field is not None
-        tiers = overrides.get(spec.tiers, program.param(spec.tiers).value)
-        if tiers is None:
-            return Award(None, None, item_amounts=per_item, pending=spec.tiers)
-        tier = getattr(application, spec.tier_field)
-        uncapped = Decimal(tiers.get(tier, ZERO))
+    plan = program.plan.for_round(overrides)
+    uncapped, per_item = _base(plan.base, application, counted)
+    if uncapped is None:
+        return Award(None, None, item_amounts=per_item, pending=plan.tiers)
     award = Award(uncapped, uncapped, item_amounts=per_item)
-    apply_caps(program, award)
+    apply_caps(plan, award)
     return award
 
 
-def apply_caps(program: Program, award: Award) -> None:
-    for name in program.award.caps:
-        cap = program.param(name)
+def apply_caps(plan: AwardPlan, award: Award) -> None:
+    for cap in plan.caps:
         assert award.amount is not None
-        binding = award.amount > cap.value
-        award.caps_applied.append(CapApplied(name, cap.article, cap.value, binding))
-        award.amount = min(award.amount, cap.value)
+        binding = award.amount > cap.limit
+        award.caps_applied.append(CapApplied(cap.name, cap.article, cap.limit, binding))
+        award.amount = min(award.amount, cap.limit)
 
 
 @dataclass(frozen=True)
@@ -112,26 +101,24 @@ def disburse(program: Program, application: BaseModel, award: Award) -> list[Tra
     """Staged payment (政策兑现方式): every tranche but the last is ROUND_DOWN(award × share); the
     last is the remainder, so the tranches add up to the award exactly. The first-year cap, where
     the guide year has one, bounds the first-year tranche (the excess moves to the last)."""
-    spec = program.disbursement
+    spec = program.plan.disbursement
     if spec is None or award.amount is None:
         return None
-    duration = getattr(application, spec.duration_field)
-    schedule = spec.schedules[duration]
-    first_cap = program.parameters.get(spec.first_year_cap) if spec.first_year_cap else None
+    schedule = spec.schedules[getattr(application, spec.duration_field)]
+    first_cap = spec.first_year_cap
     tranches: list[Tranche] = []
     for index, step in enumerate(schedule):
-        share = Decimal(step.share)
         if index == len(schedule) - 1:
             amount = award.amount - sum((t.amount for t in tranches), ZERO)
         else:
-            amount = round_down_to_fen(award.amount * share)
+            amount = round_down_to_fen(award.amount * step.share)
             if step.stage == "first_year" and first_cap is not None and award.amount > 0:
-                binding = amount > first_cap.value
+                binding = amount > first_cap.limit
                 award.caps_applied.append(
-                    CapApplied(first_cap.name, first_cap.article, first_cap.value, binding)
+                    CapApplied(first_cap.name, first_cap.article, first_cap.limit, binding)
                 )
-                amount = min(amount, first_cap.value)
-        tranches.append(Tranche(step.stage, share, amount))
+                amount = min(amount, first_cap.limit)
+        tranches.append(Tranche(step.stage, step.share, amount))
     return tranches
 
 
@@ -139,34 +126,30 @@ def suggestions(program: Program, application: BaseModel, failed: set[str]) -> d
     """E.g. when self funds fall short of the ratio: the largest amount they allow, to the fen
     (rounded down, so ratio × amount never exceeds the funds), and not above the cap."""
     out: dict[str, Decimal] = {}
-    for spec in program.suggestions:
+    for spec in program.plan.suggestions:
         if spec.when_failed not in failed:
             continue
-        ratio = program.param(spec.by).value
-        amount = round_down_to_fen(getattr(application, spec.divide) / ratio)
-        if spec.cap is not None and spec.cap in program.parameters:
-            amount = min(amount, program.param(spec.cap).value)
+        amount = round_down_to_fen(getattr(application, spec.divide) / spec.by)
+        if spec.cap is not None:
+            amount = min(amount, spec.cap)
         out[spec.name] = amount
     return out
 
 
 def requirements(program: Program, requested: Decimal) -> dict[str, Any]:
     """The other way round: what a wanted amount needs (minimum self funds, district funds)."""
-    award = requested
-    for name in program.award.caps:
-        award = min(award, program.param(name).value)
+    plan = program.plan
+    award = plan.cap(requested)
     out: dict[str, Any] = {"requested_amount": requested, "award": award, "needs": []}
-    for req in program.requirements:
+    for req in plan.requirements:
         base = requested if req.of == "requested_amount" else award
-        factor = program.param(req.times).value if req.times else Decimal(1)
+        factor = req.times if req.times is not None else Decimal(1)
         # Rounded UP to the fen: the minimum that satisfies ">=" exactly.
         minimum = -round_down_to_fen(-(base * factor))
-        # The ratio's own article names the guide year's table (表1-9 for 2022, 表1-4 for 2023).
-        article = program.param(req.times).article if req.times else req.article
         out["needs"].append(
             {
                 "name": req.name,
-                "article": article,
+                "article": req.article,
                 "zh": req.zh,
                 "en": req.en,
                 "minimum": minimum,

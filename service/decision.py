@@ -113,7 +113,7 @@ def decide(
         rules_version,
         eligible,
         reasons,
-        judged[program.award.items] if program.award.items else None,
+        judged[program.plan.items] if program.plan.items else None,
         award,
         warnings,
         priority,
@@ -125,7 +125,7 @@ def decide(
 def _judge_items(
     application: BaseModel, group: ItemGroup, violations: Violations
 ) -> tuple[list[ItemResult], list[Reason], list[Reason]]:
-    """Judge items one by one; a later item equal (``distinct_by``) to a counted one counts once."""
+    """Judge items one by one, by the group's rules (``ItemGroup``)."""
     raw_items = getattr(application, group.list_name, None) or []
     failed_sets = violations.items.get(group.list_name, ())
     results: list[ItemResult] = []
@@ -133,13 +133,9 @@ def _judge_items(
     item_warnings: list[Reason] = []
     for index, failed in enumerate(failed_sets):
         ref = f"{group.list_name}[{index}]"
-        item_reasons = [
-            _reason(c, False) for c in group.conditions if c.id in failed and c.severity == "error"
-        ]
+        item_reasons = [_reason(c, False) for c in group.excluding if c.id in failed]
         item_warnings.extend(
-            _reason(c, False, f"（{ref}）", f" ({ref})")
-            for c in group.conditions
-            if c.id in failed and c.severity == "warning"
+            _reason(c, False, f"（{ref}）", f" ({ref})") for c in group.warnings if c.id in failed
         )
         if not item_reasons and group.distinct_by is not None and group.duplicate is not None:
             key = getattr(raw_items[index], group.distinct_by)
@@ -157,10 +153,8 @@ def _judge_items(
         results.append(ItemResult(ref, not item_reasons, item_reasons, ZERO))
 
     app_reasons: list[Reason] = []
-    if group.on_fail == "reject_application":
-        for cond in group.conditions:
-            if cond.severity != "error":
-                continue
+    if group.rejects_application:
+        for cond in group.excluding:
             bad = [r.ref for r in results if any(x.rule == cond.id for x in r.reasons)]
             suffix = "、".join(bad)
             app_reasons.append(

@@ -110,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.runtime = runtime
-    app.state.canary = Canary.build(runtime.book, program_examples(runtime.book))  # /readyz evaluates it
+    app.state.canary = Canary.build(
+        runtime.book, program_examples(runtime.book)
+    )  # /readyz evaluates it
     app.include_router(health.router)
     app.include_router(programs.router)
     app.include_router(applications.router)

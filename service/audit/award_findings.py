@@ -21,6 +21,8 @@ from service.engine.polars_decide import (
     known_col,
 )
 from service.engine.polars_eval import CompiledCondition
+from service.money import to_fen
+from service.rules.award_plan import Fixed
 
 AWARDED = "awarded_amount"
 
@@ -170,9 +172,10 @@ def amount_findings(ctx: AuditContext, cp: CompiledProgram, d: pl.DataFrame) -> 
     out: list[pl.DataFrame] = []
     award, program = cp.award, cp.program
     awarded = pl.col(AWARDED)
-    fixed = award.fixed_fen()
-    if fixed is not None:
-        name = program.award.amount or ""
+    step = award.plan.base
+    fixed = to_fen(step.amount) if isinstance(step, Fixed) else None
+    if isinstance(step, Fixed) and fixed is not None:
+        name = step.param
         param = program.param(name)
         above = d.filter(awarded > fixed)
         if above.height:

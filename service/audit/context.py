@@ -60,7 +60,7 @@ class AuditContext:
             return None
         if program_id not in self._compiled:
             overrides: dict[str, Any] | None = None
-            tiers = program.award.tiers
+            tiers = program.plan.tiers
             if tiers is not None and self.options.tier_amounts is not None:
                 overrides = {tiers: self.options.tier_amounts}
             self._compiled[program_id] = compile_program(program, overrides)

@@ -1,63 +1,44 @@
 """Program-summary files: one row per program (and round) with the number of units and the
 total paid. What the rules allow of such a row: no more units than a hard quota, no more than
-the pool (checked on the totals, service.audit.checks.pools), and a total that can be made of the program's per-unit amounts — exactly units ×
-the fixed amount (第十条), a whole number of per-item amounts (第十九条, 第二十二条), at most units ×
-the cap, or a sum of the round's tier amounts (第二十一条)."""
+the pool (checked on the totals, service.audit.checks.pools), and a total that can be made of
+the amounts one unit can be paid under the program's award plan — exactly units × the fixed
+amount (第十条), a whole number of per-item amounts (第十九条, 第二十二条), at most units × the cap,
+or a sum of units of the round's tier amounts, however many tiers (第二十一条)."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import polars as pl
 
 from service.audit import findings as F
 from service.audit.context import AuditContext
 from service.engine.polars_decide import CompiledProgram
-from service.money import to_fen
+from service.rules.award_plan import sum_of
 
 
 def _row(frame: dict[str, object], **extra: object) -> dict[str, object]:
     return {**frame, **extra}
 
 
-def _tier_sums(tiers: dict[int, Decimal], units: int, total: int) -> bool:
-    """Whether ``total`` is a sum of ``units`` tier amounts (small: three tiers)."""
-    values = sorted({to_fen(v) for v in tiers.values()})
-    if units > 2000 or len(values) > 3:
-        return True  # too many combinations to decide here: not reported
-    values += [values[-1]] * (3 - len(values)) if values else [0, 0, 0]
-    a, b, c = values[:3]
-    for i in range(units + 1):
-        for j in range(units - i + 1):
-            if a * i + b * j + c * (units - i - j) == total:
-                return True
-    return False
-
-
 def _composable(cp: CompiledProgram, units: int, total: int) -> tuple[bool, int | None, str]:
-    """(ok, amount at stake, what the per-unit rule is) for one summary row."""
-    award = cp.award
+    """(ok, amount at stake, what the per-unit rule is) for one summary row, from what one
+    unit can be paid under the program's award plan (``AwardPlan.unit_amounts``)."""
+    unit = cp.award.plan.unit_amounts()
     if units == 0:
         return total == 0, total, "0"
-    fixed = award.fixed_fen()
-    if fixed is not None:
+    if unit.values is not None and len(unit.values) == 1:
+        (each,) = unit.values
         return (
-            total == units * fixed,
-            max(0, total - units * fixed),
-            f"{units} × {F.fen_text(fixed)}",
+            total == units * each,
+            max(0, total - units * each),
+            f"{units} × {F.fen_text(each)}",
         )
-    cap = award.cap_fen()
-    if cap is not None and total > units * cap:
-        return False, total - units * cap, f"{units} × {F.fen_text(cap)}"
-    per_item = award.per_item_fen()
-    if per_item is not None and total % per_item != 0:
-        return False, total % per_item, f"n × {F.fen_text(per_item)}"
-    if (
-        award.kind == "tier"
-        and award.tiers is not None
-        and not _tier_sums(award.tiers, units, total)
-    ):
-        return False, None, "tiers"
+    if unit.at_most is not None and total > units * unit.at_most:
+        return False, total - units * unit.at_most, f"{units} × {F.fen_text(unit.at_most)}"
+    if total % unit.multiple_of != 0:
+        return False, total % unit.multiple_of, f"n × {F.fen_text(unit.multiple_of)}"
+    if unit.values is not None and sum_of(unit.values, units, total) is False:
+        amounts = "、".join(F.fen_text(v) for v in unit.values)
+        return False, None, f"{units} × ({amounts})"
     return True, None, ""
 
 
@@ -115,7 +96,7 @@ def audit_summary(
             )
         q = program.quota
         if q is not None and q.kind != "soft" and q.kind != "per_district" and units > q.limit:
-            unit_max = cp.award.fixed_fen() or cp.award.cap_fen()
+            unit_max = cp.award.plan.unit_amounts().at_most
             stake = None if unit_max is None else max(0, total - q.limit * unit_max)
             if stake is not None and allowed[-1] is not None:
                 allowed[-1] = min(allowed[-1], total - stake)

@@ -6,10 +6,12 @@ with, per condition, whether it holds and whether it failed (``fail:<id>``: chec
 which items count (an item that fails no error condition, and is the first of its
 ``distinct_by`` value among those in its application), eligibility and the award in fen.
 
-The rules are decide()'s: an application is eligible when every error condition holds, no item
-of a ``reject_application`` list fails, and (``at_least_one``) some item counts. Conditions the
-batch cannot check (no column for a fact, or a required fact missing on that row) are not
-failures: an audit reports what it can prove.
+The rules are decide()'s, read from the same place (``ItemGroup``, ``Program.required``): an
+application is eligible when every condition it requires holds, no item of a list that rejects
+the application fails, and (``at_least_one``) some item counts; an ineligible one gets 0. With a
+disbursement, each stage's tranche of the award (``tranche:<stage>``). Conditions the batch
+cannot check (no column for a fact, or a required fact missing on that row) are not failures:
+an audit reports what it can prove.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import polars as pl
 
 from service.engine.polars_awards import AwardFormula, formula
 from service.engine.polars_eval import CompiledCondition, compile_conditions
-from service.rules.program import ItemGroup, Program
+from service.rules.program import Condition, ItemGroup, Program
 
 REC = "rec"
 SEQ = "seq"
@@ -31,6 +33,10 @@ COUNTED = "counted"
 SHARE = "share"
 ELIGIBLE = "eligible"
 ENTITLED = "entitled"
+
+
+def tranche_col(stage: str) -> str:
+    return f"tranche:{stage}"
 
 
 def fail_col(condition_id: str) -> str:
@@ -70,8 +76,8 @@ class CompiledProgram:
     @property
     def main_group(self) -> CompiledGroup | None:
         """The list an audit's detail rows belong to: the award's items, else the only list."""
-        if self.program.award.items:
-            return self.group(self.program.award.items)
+        if self.award.items:
+            return self.group(self.award.items)
         return self.groups[0] if self.groups else None
 
 
@@ -98,14 +104,14 @@ def condition_results(
     return out
 
 
-def _errors(conditions: tuple[CompiledCondition, ...]) -> list[str]:
-    return [fail_col(c.condition.id) for c in conditions if c.condition.severity == "error"]
+def _fails(conditions: tuple[Condition, ...]) -> list[str]:
+    return [fail_col(c.id) for c in conditions]
 
 
 def judge_items(cp: CompiledProgram, cg: CompiledGroup, items: pl.DataFrame) -> pl.DataFrame:
     """Per item: conditions, ``ok``, ``dup`` (a repeat of a counted value), ``counted``, ``share``."""
     judged = items.with_columns(condition_results(cg.conditions, set(items.columns)))
-    errors = _errors(cg.conditions)
+    errors = _fails(cg.group.excluding)
     ok = ~pl.any_horizontal(*(pl.col(c) for c in errors)) if errors else pl.lit(True)
     judged = judged.with_columns(ok.alias(OK))
     key = cg.distinct_key
@@ -115,10 +121,10 @@ def judge_items(cp: CompiledProgram, cg: CompiledGroup, items: pl.DataFrame) -> 
         judged = judged.with_columns(pl.lit(False).alias(DUP))
     judged = judged.with_columns((pl.col(OK) & ~pl.col(DUP)).alias(COUNTED))
     share = None
-    if cp.award.uses_items and cp.program.award.items == cg.group.list_name:
+    if cp.award.items == cg.group.list_name:
         share = cp.award.item_share()
-        base = cp.program.award.base
-        if base is not None and base.replace(".", "__") not in judged.columns:
+        base = cp.award.item_base
+        if base is not None and base not in judged.columns:
             share = None
     return judged.with_columns(
         (share if share is not None else pl.lit(None, dtype=pl.Int64)).alias(SHARE)
@@ -151,13 +157,9 @@ def _group_stats(cp: CompiledProgram, cg: CompiledGroup, judged: pl.DataFrame) -
         pl.col(COUNTED).sum().cast(pl.Int64).alias(f"counted:{name}"),
         (~pl.col(OK)).any().alias(f"any_fail:{name}"),
     ]
-    base = cp.program.award.base
-    if cp.program.award.items == name and base is not None:
-        key = base.replace(".", "__")
-        if key in judged.columns:
-            aggs.append(
-                pl.col(key).filter(pl.col(COUNTED)).sum().cast(pl.Int64).alias(f"base:{name}")
-            )
+    key = cp.award.item_base
+    if cp.award.items == name and key is not None and key in judged.columns:
+        aggs.append(pl.col(key).filter(pl.col(COUNTED)).sum().cast(pl.Int64).alias(f"base:{name}"))
     return judged.group_by(REC).agg(aggs)
 
 
@@ -172,7 +174,7 @@ def decide_batch(
         if cg.group.list_name in items
     }
     out = apps.with_columns(condition_results(cp.conditions, set(apps.columns)))
-    eligible: list[pl.Expr] = [~pl.col(c) for c in _errors(cp.conditions)]
+    eligible: list[pl.Expr] = [~pl.col(c) for c in _fails(cp.program.required)]
     for cg in cp.groups:
         name = cg.group.list_name
         known = known_col(name)
@@ -191,14 +193,19 @@ def decide_batch(
             pl.col(f"counted:{name}").fill_null(0),
             pl.col(f"any_fail:{name}").fill_null(False),
         )
-        if cg.group.on_fail == "reject_application":
+        if cg.group.rejects_application:
             eligible.append(~pl.col(known) | ~pl.col(f"any_fail:{name}"))
         if cg.group.at_least_one is not None:
             eligible.append(~pl.col(known) | (pl.col(f"counted:{name}") > 0))
     out = out.with_columns(
         (pl.all_horizontal(*eligible) if eligible else pl.lit(True)).alias(ELIGIBLE)
     )
-    return out.with_columns(_entitled(cp, out).alias(ENTITLED)), judged_items
+    out = out.with_columns(_entitled(cp, out).alias(ENTITLED))
+    duration = cp.program.plan.disbursement
+    if duration is not None and duration.duration_field.replace(".", "__") in out.columns:
+        tranches = cp.award.tranches(pl.col(ENTITLED))
+        out = out.with_columns(e.alias(tranche_col(stage)) for stage, e in tranches.items())
+    return out, judged_items
 
 
 def _entitled(cp: CompiledProgram, apps: pl.DataFrame) -> pl.Expr:
@@ -209,12 +216,11 @@ def _entitled(cp: CompiledProgram, apps: pl.DataFrame) -> pl.Expr:
         return pl.when(pl.col(ELIGIBLE)).then(None).otherwise(nothing).cast(pl.Int64)
     known = pl.lit(True)
     counted_n = counted_base = None
-    if award.uses_items:
-        name = cp.program.award.items
-        assert name is not None
+    name = award.items
+    if name is not None:
         counted_n = pl.col(f"counted:{name}")
         known = pl.col(known_col(name))
-        if award.kind == "rate_of_items":
+        if award.item_base is not None:
             base = f"base:{name}"
             if base in apps.columns:
                 counted_base = pl.col(base).fill_null(0)

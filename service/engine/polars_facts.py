@@ -1,6 +1,6 @@
 """Facts for the batch backend: what a program's conditions read (``service.engine.facts``), plus
-what its award reads (the requested amount, the tier, each item's base amount) and the value
-items are told apart by (``distinct_by``), laid out as columns."""
+what its award plan reads (the requested amount, the tier, the duration, each item's base
+amount) and the value items are told apart by (``distinct_by``), laid out as columns."""
 
 from __future__ import annotations
 
@@ -31,12 +31,7 @@ def _unique(refs: list[Ref | None]) -> list[Ref]:
 
 
 def app_refs(program: Program) -> list[Ref]:
-    award = program.award
-    extra = [
-        _ref(program.scope, name, "app")
-        for name in (award.requested, award.tier_field)
-        if name is not None
-    ]
+    extra = [_ref(program.scope, name, "app") for name in program.plan.fields]
     return _unique([*program.facts, *extra])
 
 
@@ -44,8 +39,9 @@ def item_refs(program: Program) -> dict[str, list[Ref]]:
     out: dict[str, list[Ref]] = {}
     for group in program.item_groups:
         extra = [_ref(group.scope, group.distinct_by, "item")] if group.distinct_by else []
-        if program.award.items == group.list_name and program.award.base:
-            extra.append(_ref(group.scope, program.award.base, "item"))
+        base = program.plan.item_field
+        if program.plan.items == group.list_name and base is not None:
+            extra.append(_ref(group.scope, base, "item"))
         out[group.list_name] = _unique([*group.facts, *extra])
     return out
 

@@ -8,19 +8,27 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from service.rules.award_plan import AwardPlan, PlanError, compile_plan
 from service.rules.errors import RuleFileError
 from service.rules.examples import EXAMPLES_DIR, Example, load_examples
 from service.rules.expr import Compiler, ExprError
 from service.rules.fields import FieldSpec, Scope, scope_of
 from service.rules.forms import FormBook, load_forms
-from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, QuotaSpec, RuleFileSpec
+from service.rules.model import (
+    ConditionSpec,
+    DisbursementSpec,
+    IncludeSpec,
+    ItemGroupSpec,
+    QuotaSpec,
+    RequirementSpec,
+    RuleFileSpec,
+)
 from service.rules.params import Parameter, build_parameter
 from service.rules.program import Condition, ItemGroup, Program
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
@@ -229,6 +237,10 @@ def _load_edition(
         disbursement = src.spec.disbursement or disbursement
         once = src.spec.once_per_applicant or once
     _unique_ids(main, conditions, groups)
+    requirements = tuple(
+        r for r in spec.requirements if r.editions is None or edition.guide_year in r.editions
+    )
+    plan = _plan(main, spec, params, scope, groups, conditions, disbursement, requirements)
     program = Program(
         id=edition.id,
         policy=spec.policy,
@@ -254,12 +266,10 @@ def _load_edition(
         disbursement=disbursement,
         suggestions=tuple(spec.suggestions),
         once_per_applicant=once,
-        requirements=tuple(
-            r for r in spec.requirements if r.editions is None or edition.guide_year in r.editions
-        ),
+        requirements=requirements,
+        plan=plan,
     )
-    _check_award(main, program)
-    _check_extras(main, program)
+    _check_quota(main, program)
     return program
 
 
@@ -347,44 +357,36 @@ def _unique_ids(main: _Source, conditions: list[Condition], groups: list[ItemGro
         seen.add(cid)
 
 
-def _check_award(main: _Source, program: Program) -> None:
-    award = program.award
-    line = line_of(main.raw, ("award",))
-
-    def need_param(name: str | None, types: tuple[str, ...], what: str) -> None:
-        if name is None or name not in program.parameters:
-            raise RuleFileError(main.label, line, f"award.{what}: no parameter '{name}'")
-        if program.parameters[name].type not in types:
-            raise RuleFileError(
-                main.label, line, f"award.{what}: '{name}' must be a {' or '.join(types)}"
-            )
-
-    def need_field(fields: dict[str, FieldSpec], name: str | None, kind: str, what: str) -> None:
-        if name is None or name not in fields or fields[name].kind != kind:
-            raise RuleFileError(main.label, line, f"award.{what}: '{name}' must be a {kind} field")
-
-    for cap in award.caps:
-        need_param(cap, ("money",), "caps")
-    if award.kind in ("per_item", "rate_of_items"):
-        groups = {g.list_name: g for g in program.item_groups}
-        if award.items not in groups:
-            raise RuleFileError(main.label, line, f"award.items: no item group '{award.items}'")
-        if award.kind == "per_item":
-            need_param(award.amount, ("money",), "amount")
-        else:
-            need_param(award.rate, ("rate",), "rate")
-            need_field(groups[award.items].scope.fields, award.base, "money", "base")
-    elif award.kind == "requested":
-        need_field(program.scope.fields, award.requested, "money", "requested")
-    elif award.kind == "fixed":
-        need_param(award.amount, ("money",), "amount")
-    elif award.kind == "tier":
-        need_param(award.tiers, ("money_by_tier",), "tiers")
-        need_field(program.scope.fields, award.tier_field, "int", "tier_field")
+def _plan(
+    main: _Source,
+    spec: RuleFileSpec,
+    params: dict[str, Parameter],
+    scope: Scope,
+    groups: list[ItemGroup],
+    conditions: list[Condition],
+    disbursement: DisbursementSpec | None,
+    requirements: tuple[RequirementSpec, ...],
+) -> AwardPlan:
+    """The award compiled once; a name it needs that is not there stops start-up."""
+    try:
+        return compile_plan(
+            spec.award,
+            params,
+            scope,
+            {g.list_name: g.scope for g in groups},
+            {c.id for c in conditions},
+            disbursement,
+            tuple(spec.suggestions),
+            requirements,
+        )
+    except PlanError as exc:
+        # The disbursement is written in a shared file (_general.yaml): no line here.
+        line = 1 if exc.part == "disbursement" else line_of(main.raw, (exc.part,))
+        raise RuleFileError(main.label, line, str(exc)) from exc
 
 
-def _check_extras(main: _Source, program: Program) -> None:
-    """Quotas, disbursement and suggestions name parameters and fields that must exist."""
+def _check_quota(main: _Source, program: Program) -> None:
+    """A per-district quota names the field that holds the district."""
     quota = program.quota
     if (
         quota is not None
@@ -396,40 +398,3 @@ def _check_extras(main: _Source, program: Program) -> None:
             line_of(main.raw, ("quota",)),
             "a per_district quota needs district_field, a field of the form",
         )
-    if program.disbursement is not None:
-        d = program.disbursement
-        spec = program.scope.fields.get(d.duration_field)
-        if spec is None or spec.kind != "int":
-            raise RuleFileError(
-                main.label,
-                1,
-                f"disbursement.duration_field: no whole-number field '{d.duration_field}'",
-            )
-        for years, tranches in d.schedules.items():
-            if sum(Decimal(t.share) for t in tranches) != 1:
-                raise RuleFileError(
-                    main.label, 1, f"disbursement.schedules[{years}]: shares must add up to 1"
-                )
-    for req in program.requirements:
-        if req.times is not None and program.parameters.get(req.times) is None:
-            raise RuleFileError(
-                main.label,
-                line_of(main.raw, ("requirements",)),
-                f"requirement {req.name}: no parameter '{req.times}'",
-            )
-    for sug in program.suggestions:
-        line = line_of(main.raw, ("suggestions",))
-        ids = {c.id for c in program.conditions}
-        if sug.when_failed not in ids:
-            raise RuleFileError(
-                main.label, line, f"suggestion {sug.name}: no condition '{sug.when_failed}'"
-            )
-        field = program.scope.fields.get(sug.divide)
-        if field is None or field.kind != "money":
-            raise RuleFileError(
-                main.label, line, f"suggestion {sug.name}: '{sug.divide}' must be a money field"
-            )
-        if sug.by not in program.parameters or program.parameters[sug.by].type != "ratio":
-            raise RuleFileError(
-                main.label, line, f"suggestion {sug.name}: '{sug.by}' must be a ratio parameter"
-            )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
+from service.rules.award_plan import AwardPlan
 from service.rules.expr import Node, Ref, refs_of
 from service.rules.fields import Scope
 from service.rules.model import (
@@ -44,6 +46,19 @@ class Condition:
 
 @dataclass(frozen=True)
 class ItemGroup:
+    """One list of items and how its items decide, written once here for the service
+    (``service.decision``) and the batch audit (``service.engine.polars_decide``):
+
+    - an item counts when it fails none of ``excluding`` (its error conditions) and, with
+      ``distinct_by``, no earlier counted item of the application has the same value: the first
+      counted wins, a later one fails ``duplicate``;
+    - ``rejects_application`` (on_fail: reject_application, 第二十三条): an item failing one of
+      ``excluding`` makes the application ineligible, each such condition reported once for the
+      application with the items that failed it;
+    - ``at_least_one``: the application is eligible only when some item counts.
+
+    An application failing any of these, or one of ``Program.required``, is paid nothing."""
+
     list_name: str
     scope: Scope
     on_fail: str
@@ -55,6 +70,18 @@ class ItemGroup:
     @property
     def facts(self) -> list[Ref]:
         return unique_refs(c.node for c in self.conditions)
+
+    @cached_property
+    def excluding(self) -> tuple[Condition, ...]:
+        return tuple(c for c in self.conditions if c.severity == "error")
+
+    @cached_property
+    def warnings(self) -> tuple[Condition, ...]:
+        return tuple(c for c in self.conditions if c.severity == "warning")
+
+    @property
+    def rejects_application(self) -> bool:
+        return self.on_fail == "reject_application"
 
 
 @dataclass(frozen=True)
@@ -77,8 +104,9 @@ class Program:
     parameters: dict[str, Parameter]
     conditions: tuple[Condition, ...]
     item_groups: tuple[ItemGroup, ...]
-    award: AwardSpec
+    award: AwardSpec  # as written (GET /v1/programs/{id}); what it means: ``plan``
     quota: QuotaSpec | None
+    plan: AwardPlan
     guide_year: int | None = None
     disbursement: DisbursementSpec | None = None
     suggestions: tuple[SuggestionSpec, ...] = ()
@@ -88,6 +116,12 @@ class Program:
     @property
     def facts(self) -> list[Ref]:
         return unique_refs(c.node for c in self.conditions)
+
+    @cached_property
+    def required(self) -> tuple[Condition, ...]:
+        """The applicant's conditions that must hold (severity error; a warning is reported
+        only, a priority is a flag); the items' rules are their groups' (``ItemGroup``)."""
+        return tuple(c for c in self.conditions if c.severity == "error")
 
     def param(self, name: str) -> Parameter:
         return self.parameters[name]
