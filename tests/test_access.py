@@ -157,6 +157,38 @@ OPS = [
             json={"requested_amount": "2000000.00"},
         ),
     ),
+    Op(
+        "POST",
+        "/v1/performance/targets",
+        everyone(200),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            "/v1/performance/targets",
+            json={"indicators": [{"name": "n", "target": "≥48.00(件)", "actual": "50件"}]},
+        ),
+    ),
+    Op(
+        "POST",
+        "/v1/performance/score",
+        everyone(200),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            "/v1/performance/score",
+            json={
+                "rows": [
+                    {
+                        "level1": "决策",
+                        "level2": "a",
+                        "name": "b",
+                        "weight": "100",
+                        "score": "84.31",
+                    }
+                ]
+            },
+        ),
+    ),
     # Applications: portals for their own applicants; reviewers read and decide.
     Op(
         "POST",
