@@ -189,6 +189,21 @@ OPS = [
             },
         ),
     ),
+    Op(
+        "POST",
+        "/v1/programs/{program_id}/acceptance",
+        everyone(200),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            "/v1/programs/stcsm2023-concept-verification/acceptance",
+            json={
+                "application": example("stcsm2023-concept-verification"),
+                "stage": "acceptance",
+                "reported": {"results-listed": "50项"},
+            },
+        ),
+    ),
     # Applications: portals for their own applicants; reviewers read and decide.
     Op(
         "POST",

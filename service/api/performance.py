@@ -3,20 +3,29 @@ Open like check. Routes translate HTTP <-> service.performance only."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from service.api.deps import RuntimeDep
-from service.api.openapi import json_body
+from service.api.openapi import examples, json_body
 from service.auth.guard import open_access
-from service.errors import InvalidRequest
+from service.decision import decide
+from service.engine.base import EngineError
+from service.engine.facts import Context
+from service.errors import EvaluationFailed, InvalidRequest
+from service.money import fmt
+from service.performance.acceptance import AcceptanceError, Report, evaluate
 from service.performance.indicators import Indicator, TableError, judge_table
 from service.performance.score import Row, SheetError, score_sheet
 from service.performance.standards import score_standard
-from service.schemas.body import decode_json, validate_body
+from service.schemas.body import decode_json, error_detail, validate_body
 from service.schemas.performance import (
+    AcceptanceRequest,
+    AcceptanceResult,
+    ReportedGrowth,
     ScoreRequest,
     ScoreResult,
     TargetsRequest,
@@ -190,3 +199,109 @@ async def score(request: Request, rt: RuntimeDep) -> JSONResponse:
         ],
     }
     return JSONResponse(out)
+
+
+ProgramId = Annotated[
+    str,
+    Path(
+        description="项目编号 / program id",
+        examples=["stcsm2023-concept-verification"],
+        max_length=100,
+    ),
+]
+
+
+def _acceptance_examples() -> dict[str, Any]:
+    application = examples()["stcsm2023-concept-verification"]["value"]
+    return {
+        "stcsm2023-concept-verification": {
+            "summary": "概念验证中心三年期项目验收（任务书目标偏低，逾期提交） / a 3-year centre's "
+            "acceptance (a task-book target too low, materials late)",
+            "value": {
+                "application": application,
+                "stage": "acceptance",
+                "reported": {
+                    "innovation-value-added": "5.2亿元",
+                    "results-listed": "56项",
+                    "results-transferred": "12项",
+                    "new-tech-managers": "6人",
+                },
+                "task_book": {"results-listed": "≥40项"},
+                "period_ends_on": "2026-12-31",
+                "reported_on": "2027-04-15",
+            },
+        }
+    }
+
+
+@router.post(
+    "/v1/programs/{program_id}/acceptance",
+    tags=["programs"],
+    response_model=AcceptanceResult,
+    summary="项目验收：对照绩效目标与任务书，及可拨付款项 / Acceptance: targets, task book, tranche",
+    description=(
+        "项目报告的实际值对照申报指南（表1-9）的每项目标和项目任务书；任务书目标低于指南为警告"
+        "（目标设置过低）；执行期结束3个月后提交验收材料为警告（C32）。验收合格后拨付尾款。 / "
+        "The project's figures against the guide's targets (表1-9) and its task book; a task-book "
+        "target below the guide's and materials later than 3 months after the period (C32) are "
+        "warnings. The acceptance tranche is payable once acceptance passes."
+    ),
+    openapi_extra=json_body(
+        AcceptanceRequest, _acceptance_examples(), "申报材料与报告 / the application and report"
+    ),
+    responses={404: {"description": "未知项目 / unknown program"}, **BAD_INPUT},
+)
+async def acceptance(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSONResponse:
+    program = rt.program(program_id)
+    body = validate_body(
+        AcceptanceRequest, decode_json(await request.body(), rt.settings.max_body_bytes)
+    )
+    try:
+        application = program.form.model_validate(body.application)
+    except ValidationError as exc:
+        detail = error_detail(exc, ("body", "application"))
+        for item in detail:
+            item["path"] = f"application.{item['path']}" if item["path"] else "application"
+        raise InvalidRequest(detail) from exc
+    context = Context(disqualified=application.applicant.uscc in rt.disqualified)
+    try:
+        decision = decide(program, application, rt.evaluator, rt.book.version, context)
+    except EngineError as exc:
+        raise EvaluationFailed() from exc
+    report = Report(
+        body.stage,
+        {
+            key: (v.actual, v.previous) if isinstance(v, ReportedGrowth) else v
+            for key, v in body.reported.items()
+        },
+        dict(body.task_book),
+        body.reported_on,
+        body.period_ends_on,
+    )
+    try:
+        outcome = evaluate(
+            program,
+            application.applicant.entity_type,
+            decision.eligible,
+            decision.disbursement,
+            decision.award.amount,
+            report,
+        )
+    except AcceptanceError as exc:
+        raise InvalidRequest(
+            [field_problem(e.path, e.message_zh, e.message_en) for e in exc.errors]
+        ) from exc
+    table = outcome.table.public()
+    tranche = outcome.tranche
+    return JSONResponse(
+        {
+            "program_id": program.id,
+            "rules_version": rt.book.version,
+            "stage": outcome.stage,
+            "passed": outcome.passed,
+            "indicators": table["indicators"],
+            "counts": table["counts"],
+            "warnings": outcome.warnings,
+            "tranche": None if tranche is None else {**tranche, "amount": fmt(tranche["amount"])},
+        }
+    )

@@ -15,11 +15,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from service.performance.notation import NotationError, parse_target
 from service.rules.expr import Compiler, ExprError
 from service.rules.fields import FieldSpec, Scope, scope_of
 from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, QuotaSpec, RuleFileSpec
 from service.rules.params import Parameter, build_parameter
-from service.rules.program import Condition, ItemGroup, Program
+from service.rules.program import Condition, ItemGroup, Program, ProgramTarget
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
 from service.schemas.forms import FORMS, Application
 
@@ -221,6 +222,8 @@ def _load_edition(
     groups: list[ItemGroup] = []
     disbursement = None
     once = None
+    acceptance = None
+    targets: list[ProgramTarget] = []
     for src in sources:
         for index, cspec in enumerate(src.spec.conditions):
             if _applies(cspec, edition):
@@ -229,6 +232,8 @@ def _load_edition(
             groups.append(_item_group(scope, params, src, gindex, gspec, edition))
         disbursement = src.spec.disbursement or disbursement
         once = src.spec.once_per_applicant or once
+        acceptance = src.spec.acceptance or acceptance
+        targets.extend(_targets(src, edition))
     _unique_ids(main, conditions, groups)
     program = Program(
         id=edition.id,
@@ -258,10 +263,42 @@ def _load_edition(
         requirements=tuple(
             r for r in spec.requirements if r.editions is None or edition.guide_year in r.editions
         ),
+        targets=tuple(targets),
+        acceptance=acceptance,
     )
     _check_award(main, program)
     _check_extras(main, program)
     return program
+
+
+def _targets(src: _Source, edition: _Edition) -> list[ProgramTarget]:
+    """This edition's per-project targets, each readable in the bureau's notation."""
+    out = []
+    for index, tspec in enumerate(src.spec.targets):
+        text = tspec.values.get(edition.guide_year or 0)
+        if text is None:
+            continue
+        line = line_of(src.raw, ("targets", index, "values"))
+        try:
+            parsed = parse_target(text)
+        except NotationError as exc:
+            raise RuleFileError(src.label, line, f"target '{tspec.id}': {exc}") from exc
+        if parsed.kind == "qualitative":
+            raise RuleFileError(
+                src.label, line, f"target '{tspec.id}': a project target must be measurable"
+            )
+        out.append(
+            ProgramTarget(
+                tspec.id,
+                tspec.article,
+                tspec.zh,
+                tspec.en,
+                text,
+                tuple(tspec.entity_types) if tspec.entity_types is not None else None,
+                tspec.growth,
+            )
+        )
+    return out
 
 
 def _applies(cspec: ConditionSpec, edition: _Edition) -> bool:
@@ -385,6 +422,7 @@ def _check_award(main: _Source, program: Program) -> None:
 
 def _check_extras(main: _Source, program: Program) -> None:
     """Quotas, disbursement and suggestions name parameters and fields that must exist."""
+    _check_targets(main, program)
     quota = program.quota
     if (
         quota is not None
@@ -432,4 +470,19 @@ def _check_extras(main: _Source, program: Program) -> None:
         if sug.by not in program.parameters or program.parameters[sug.by].type != "ratio":
             raise RuleFileError(
                 main.label, line, f"suggestion {sug.name}: '{sug.by}' must be a ratio parameter"
+            )
+
+
+def _check_targets(main: _Source, program: Program) -> None:
+    seen: set[str] = set()
+    kinds = program.scope.fields.get("applicant.entity_type")
+    choices = set(kinds.choices or ()) if kinds is not None else set()
+    for target in program.targets:
+        if target.id in seen:
+            raise RuleFileError(main.label, 1, f"target id '{target.id}' is used twice")
+        seen.add(target.id)
+        unknown = set(target.entity_types or ()) - choices
+        if unknown:
+            raise RuleFileError(
+                main.label, 1, f"target '{target.id}': unknown entity types {sorted(unknown)}"
             )

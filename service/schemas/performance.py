@@ -150,6 +150,10 @@ class ActualOut(BaseModel):
 class IndicatorOut(BaseModel):
     id: str | None = Field(default=None, description="目标编号（验收） / the target's id")
     article: str | None = None
+    source: Literal["reported", "task_book"] | None = Field(
+        default=None,
+        description="验收：对照申报指南目标或任务书目标 / acceptance: the guide's or the task book's",
+    )
     name: str
     target: TargetOut
     actual: ActualOut | None
@@ -213,10 +217,21 @@ class ScoredRow(BaseModel):
 
 
 class PerformanceWarning(BaseModel):
-    rule: str
+    rule: str = Field(examples=["task-book-target-too-low"])
     article: str
     message_zh: str
     message_en: str
+    target_id: str | None = Field(default=None, description="所涉目标 / the target concerned")
+    due: str | None = Field(default=None, description="验收材料截止日 / when materials were due")
+
+
+class ReportedGrowth(BaseModel):
+    """增长率指标：本年值与上年值 / a growth indicator as this and last year's values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actual: Notation
+    previous: Notation
 
 
 class ScoreResult(BaseModel):
@@ -237,8 +252,10 @@ class AcceptanceRequest(BaseModel):
 
     application: dict[str, Any] = Field(description="立项时的申报材料 / the application")
     stage: Literal["mid_term", "acceptance"]
-    reported: dict[Annotated[str, Field(max_length=100)], Notation] = Field(
-        default_factory=dict, max_length=100, description="目标编号 → 实际值 / target id → actual"
+    reported: dict[Annotated[str, Field(max_length=100)], Notation | ReportedGrowth] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="目标编号 → 实际值（增长率指标可给本年值与上年值） / target id → actual",
     )
     task_book: dict[Annotated[str, Field(max_length=100)], Notation] = Field(
         default_factory=dict,
