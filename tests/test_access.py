@@ -231,6 +231,23 @@ OPS = [
             c, "POST", f"/v1/applications/{w.application_id}/approval", json={"approved": True}
         ),
     ),
+    Op(
+        "POST",
+        APP + "/reports",
+        only({"portal_a": 201, "portal_b": 404, "reviewer": 201}),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            f"/v1/applications/{w.application_id}/reports",
+            json={"stage": "acceptance", "reported": {}},
+        ),
+    ),
+    Op(
+        "GET",
+        APP + "/reports",
+        only({"portal_a": 200, "portal_b": 404, "reviewer": 200}),
+        lambda w, c: w.as_(c, "GET", f"/v1/applications/{w.application_id}/reports"),
+    ),
     # Rounds: reviewers.
     Op(
         "POST",

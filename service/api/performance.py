@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from service.api.deps import RuntimeDep
+from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import examples, json_body
 from service.auth.guard import open_access
 from service.decision import decide
@@ -18,14 +18,18 @@ from service.engine.facts import Context
 from service.errors import EvaluationFailed, InvalidRequest
 from service.money import fmt
 from service.performance.acceptance import AcceptanceError, Report, evaluate
+from service.performance.consistency import EarlierReport, disagreements
 from service.performance.indicators import Indicator, TableError, judge_table
 from service.performance.score import Row, SheetError, score_sheet
 from service.performance.standards import score_standard
+from service.rules.program import Program
 from service.schemas.body import decode_json, error_detail, validate_body
+from service.schemas.forms import Application as Form
 from service.schemas.performance import (
     AcceptanceRequest,
     AcceptanceResult,
     ReportedGrowth,
+    ReportRequest,
     ScoreRequest,
     ScoreResult,
     TargetsRequest,
@@ -263,7 +267,29 @@ async def acceptance(program_id: ProgramId, request: Request, rt: RuntimeDep) ->
         for item in detail:
             item["path"] = f"application.{item['path']}" if item["path"] else "application"
         raise InvalidRequest(detail) from exc
-    context = Context(disqualified=application.applicant.uscc in rt.disqualified)
+    return JSONResponse(judge_report(rt, program, application, body))
+
+
+def reported_json(body: ReportRequest) -> dict[str, Any]:
+    """The reported figures as stored: texts, and growth figures as {actual, previous}."""
+    return {
+        key: v.model_dump() if isinstance(v, ReportedGrowth) else v
+        for key, v in body.reported.items()
+    }
+
+
+def judge_report(
+    rt: Runtime,
+    program: Program,
+    application: Form,
+    body: ReportRequest,
+    earlier: list[EarlierReport] | None = None,
+    disqualified: bool | None = None,
+) -> dict[str, Any]:
+    """The acceptance result of one report (also what a stored report keeps)."""
+    if disqualified is None:
+        disqualified = application.applicant.uscc in rt.disqualified
+    context = Context(disqualified=disqualified)
     try:
         decision = decide(program, application, rt.evaluator, rt.book.version, context)
     except EngineError as exc:
@@ -291,17 +317,18 @@ async def acceptance(program_id: ProgramId, request: Request, rt: RuntimeDep) ->
         raise InvalidRequest(
             [field_problem(e.path, e.message_zh, e.message_en) for e in exc.errors]
         ) from exc
+    if earlier:
+        articles = {t.id: t.article for t in program.targets}
+        outcome.warnings += disagreements(earlier, body.stage, reported_json(body), articles)
     table = outcome.table.public()
     tranche = outcome.tranche
-    return JSONResponse(
-        {
-            "program_id": program.id,
-            "rules_version": rt.book.version,
-            "stage": outcome.stage,
-            "passed": outcome.passed,
-            "indicators": table["indicators"],
-            "counts": table["counts"],
-            "warnings": outcome.warnings,
-            "tranche": None if tranche is None else {**tranche, "amount": fmt(tranche["amount"])},
-        }
-    )
+    return {
+        "program_id": program.id,
+        "rules_version": rt.book.version,
+        "stage": outcome.stage,
+        "passed": outcome.passed,
+        "indicators": table["indicators"],
+        "counts": table["counts"],
+        "warnings": outcome.warnings,
+        "tranche": None if tranche is None else {**tranche, "amount": fmt(tranche["amount"])},
+    }

@@ -223,6 +223,11 @@ class PerformanceWarning(BaseModel):
     message_en: str
     target_id: str | None = Field(default=None, description="所涉目标 / the target concerned")
     due: str | None = Field(default=None, description="验收材料截止日 / when materials were due")
+    earlier_report_id: int | None = Field(
+        default=None, description="与之不一致的报告 / the report it disagrees with"
+    )
+    earlier_value: str | None = None
+    value: str | None = None
 
 
 class ReportedGrowth(BaseModel):
@@ -245,12 +250,11 @@ class ScoreResult(BaseModel):
     warnings: list[PerformanceWarning]
 
 
-class AcceptanceRequest(BaseModel):
-    """项目验收（或中期检查） / a project's acceptance (or mid-term check)."""
+class ReportRequest(BaseModel):
+    """阶段报告（中期或验收） / a stage report (mid-term or acceptance)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    application: dict[str, Any] = Field(description="立项时的申报材料 / the application")
     stage: Literal["mid_term", "acceptance"]
     reported: dict[Annotated[str, Field(max_length=100)], Notation | ReportedGrowth] = Field(
         default_factory=dict,
@@ -268,6 +272,12 @@ class AcceptanceRequest(BaseModel):
     period_ends_on: CalendarDate | None = Field(
         default=None, description="项目执行期结束日 / the last day of the project period"
     )
+
+
+class AcceptanceRequest(ReportRequest):
+    """项目验收（或中期检查） / a project's acceptance (or mid-term check)."""
+
+    application: dict[str, Any] = Field(description="立项时的申报材料 / the application")
 
 
 class TrancheOut(BaseModel):
@@ -288,3 +298,37 @@ class AcceptanceResult(BaseModel):
     tranche: TrancheOut | None = Field(
         description="本阶段拨付款项 / the tranche this stage releases (null: none at this stage)"
     )
+
+
+class StoredReport(BaseModel):
+    id: int
+    application_id: int
+    stage: Literal["mid_term", "acceptance"]
+    reported: dict[str, Any]
+    task_book: dict[str, Any]
+    reported_on: str | None
+    period_ends_on: str | None
+    rules_version: str
+    received_at: str
+    passed: bool | None
+    indicators: list[IndicatorOut]
+    counts: Counts
+    warnings: list[PerformanceWarning]
+    tranche: TrancheOut | None
+
+
+class TrancheStatus(BaseModel):
+    stage: Literal["first_year", "mid_term", "acceptance"]
+    share: str
+    amount: str
+    status: Literal["paid", "payable", "withheld", "pending"]
+    reason: str = Field(
+        description="approved | not_approved | not_reviewed | not_eligible | mid_term_report | "
+        "no_report | unjudged | accepted | acceptance_failed"
+    )
+
+
+class ReportsOut(BaseModel):
+    application_id: int
+    reports: list[StoredReport] = Field(description="按提交顺序，只增不改 / oldest first")
+    tranches: list[TrancheStatus]
