@@ -20,14 +20,21 @@ def test_each_guide_year_is_its_own_program_from_one_rule_file(client: TestClien
     conditions22 = {c["id"] for c in p22["conditions"]}
     conditions23 = {c["id"] for c in p23["conditions"]}
     assert conditions22 - conditions23 == {"district-matching"}
-    assert p22["quota"] == {"kind": "hard", "limit": 1, "article": "表1-9", "zh": p22["quota"]["zh"], "en": p22["quota"]["en"]}
+    assert p22["quota"] == {
+        "kind": "hard",
+        "limit": 1,
+        "article": "表1-9",
+        "zh": p22["quota"]["zh"],
+        "en": p22["quota"]["en"],
+    }
     assert p23["once_per_applicant"]["article"] == "四（一）注4"
     assert p23["disbursement"]["schedules"]["3"][0] == {"stage": "first_year", "share": "0.60"}
 
 
 def test_requirements_give_minimum_self_and_district_funds(client: TestClient) -> None:
     result = client.post(
-        "/v1/programs/stcsm2022-concept-verification/requirements", json={"requested_amount": "2500000.00"}
+        "/v1/programs/stcsm2022-concept-verification/requirements",
+        json={"requested_amount": "2500000.00"},
     ).json()
     assert result["award"] == "2000000.00"  # capped at 200万 (表1-9)
     needs = {n["name"]: n for n in result["needs"]}
@@ -38,7 +45,8 @@ def test_requirements_give_minimum_self_and_district_funds(client: TestClient) -
 
 def test_requirements_without_district_matching(client: TestClient) -> None:
     result = client.post(
-        "/v1/programs/stcsm2023-open-innovation/requirements", json={"requested_amount": "1000000.01"}
+        "/v1/programs/stcsm2023-open-innovation/requirements",
+        json={"requested_amount": "1000000.01"},
     ).json()
     assert [n["name"] for n in result["needs"]] == ["min_self_funds"]
     assert result["needs"][0]["minimum"] == "3000000.03"
@@ -50,7 +58,9 @@ def test_requirements_then_calculate_agree(client: TestClient) -> None:
         "/v1/programs/stcsm2023-tech-transfer/requirements", json={"requested_amount": "777777.77"}
     ).json()["needs"][0]["minimum"]
     body = client.get("/openapi.json").json()["paths"]["/v1/programs/{program_id}/check"]["post"]
-    example = body["requestBody"]["content"]["application/json"]["examples"]["stcsm2023-tech-transfer"]["value"]
+    example = body["requestBody"]["content"]["application/json"]["examples"][
+        "stcsm2023-tech-transfer"
+    ]["value"]
     example = {**example, "requested_amount": "777777.77", "self_funds": need}
     result = client.post("/v1/programs/stcsm2023-tech-transfer/calculate", json=example).json()
     assert result["eligible"] is True and result["award"]["amount"] == "777777.77"
@@ -61,6 +71,8 @@ def test_requirements_then_calculate_agree(client: TestClient) -> None:
 
 
 def test_requirements_reject_bad_amounts(client: TestClient) -> None:
-    response = client.post("/v1/programs/stcsm2023-tech-transfer/requirements", json={"requested_amount": "1.001"})
+    response = client.post(
+        "/v1/programs/stcsm2023-tech-transfer/requirements", json={"requested_amount": "1.001"}
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["path"] == "requested_amount"
