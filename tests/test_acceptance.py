@@ -122,3 +122,14 @@ def test_an_unreadable_rule_file_target_stops_start_up(
     line = next(i for i, s in enumerate(path.read_text("utf-8").splitlines(), 1) if new in s)
     assert caught.value.path == "rules/stcsm/concept-verification.yaml"
     assert caught.value.line == line and message in caught.value.message
+
+
+def test_a_broken_score_standard_stops_start_up(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = rules / "performance" / "_score.yaml"
+    path.write_text(path.read_text("utf-8").replace('from: "75"', 'from: "95"'), "utf-8")
+    with pytest.raises(
+        RuleFileError, match=r"(?s)rules/performance/_score.yaml:1: .*highest bound"
+    ):
+        load_rules(rules)

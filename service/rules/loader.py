@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from service.performance.notation import NotationError, parse_target
+from service.performance.standards import SCORE_FILE, score_standard
 from service.rules.expr import Compiler, ExprError
 from service.rules.fields import FieldSpec, Scope, scope_of
 from service.rules.model import ConditionSpec, IncludeSpec, ItemGroupSpec, QuotaSpec, RuleFileSpec
@@ -82,7 +83,19 @@ def load_rules(root: Path) -> RuleBook:
             programs[program.id] = program
     if not programs:
         raise RuleFileError(root, 0, "no rule files found")
+    _check_score_standard(root)
     return RuleBook(programs, rules_version(root), root)
+
+
+def _check_score_standard(root: Path) -> None:
+    """The grading standard of score sheets (``performance/_score.yaml``), read at start-up so
+    that a broken one stops the service, like any rule file."""
+    if not (root / SCORE_FILE).is_file():
+        return  # a rules directory without score sheets (the tests' partial copies)
+    try:
+        score_standard(root)
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise RuleFileError(_label(root, root / SCORE_FILE), 1, str(exc)) from exc
 
 
 def _label(root: Path, path: Path) -> str:
