@@ -19,6 +19,8 @@ from service.api import admin, applications, audit, health, keys, problems, prog
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id, program_examples
+from service.api.performance import router as performance_router
+from service.api.reports import router as reports_router
 from service.api.strict import reject_unknown_query
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings, get_settings
@@ -120,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(keys.router)
     app.include_router(audit.router)
+    app.include_router(performance_router)
+    app.include_router(reports_router)
     problems.install(app)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, audit_limit=settings.max_audit_bytes

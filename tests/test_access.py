@@ -157,6 +157,53 @@ OPS = [
             json={"requested_amount": "2000000.00"},
         ),
     ),
+    Op(
+        "POST",
+        "/v1/performance/targets",
+        everyone(200),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            "/v1/performance/targets",
+            json={"indicators": [{"name": "n", "target": "≥48.00(件)", "actual": "50件"}]},
+        ),
+    ),
+    Op(
+        "POST",
+        "/v1/performance/score",
+        everyone(200),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            "/v1/performance/score",
+            json={
+                "rows": [
+                    {
+                        "level1": "决策",
+                        "level2": "a",
+                        "name": "b",
+                        "weight": "100",
+                        "score": "84.31",
+                    }
+                ]
+            },
+        ),
+    ),
+    Op(
+        "POST",
+        "/v1/programs/{program_id}/acceptance",
+        everyone(200),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            "/v1/programs/stcsm2023-concept-verification/acceptance",
+            json={
+                "application": example("stcsm2023-concept-verification"),
+                "stage": "acceptance",
+                "reported": {"results-listed": "50项"},
+            },
+        ),
+    ),
     # Applications: portals for their own applicants; reviewers read and decide.
     Op(
         "POST",
@@ -183,6 +230,23 @@ OPS = [
         lambda w, c: w.as_(
             c, "POST", f"/v1/applications/{w.application_id}/approval", json={"approved": True}
         ),
+    ),
+    Op(
+        "POST",
+        APP + "/reports",
+        only({"portal_a": 201, "portal_b": 404, "reviewer": 201}),
+        lambda w, c: w.as_(
+            c,
+            "POST",
+            f"/v1/applications/{w.application_id}/reports",
+            json={"stage": "acceptance", "reported": {}},
+        ),
+    ),
+    Op(
+        "GET",
+        APP + "/reports",
+        only({"portal_a": 200, "portal_b": 404, "reviewer": 200}),
+        lambda w, c: w.as_(c, "GET", f"/v1/applications/{w.application_id}/reports"),
     ),
     # Rounds: reviewers.
     Op(

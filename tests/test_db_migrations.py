@@ -24,6 +24,7 @@ TABLES = {
     "allocation_lines",
     "disqualifications",
     "api_keys",
+    "stage_reports",
 }
 
 

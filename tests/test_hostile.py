@@ -110,6 +110,40 @@ ROUTES = [
         ("removed_by",),
     ),
     Route(
+        "targets",
+        "/v1/performance/targets",
+        lambda: {"indicators": [{"name": "专利转化数", "target": "≥20件", "actual": "23件"}]},
+        ("indicators", 0, "actual"),
+    ),
+    Route(
+        "score",
+        "/v1/performance/score",
+        lambda: {
+            "rows": [
+                {
+                    "level1": "决策",
+                    "level2": "设立依据",
+                    "name": "设立依据充分性",
+                    "weight": "100",
+                    "score": "90",
+                }
+            ]
+        },
+        ("rows", 0, "weight"),
+    ),
+    Route(
+        "acceptance",
+        "/v1/programs/stcsm2023-concept-verification/acceptance",
+        lambda: {
+            "application": example("stcsm2023-concept-verification"),
+            "stage": "acceptance",
+            "reported": {},
+        },
+        ("stage",),
+        ("application", "applicant", "name"),
+        ("application", "submitted_at"),
+    ),
+    Route(
         "keys",
         "/v1/admin/keys",
         lambda: {"name": "运营处 评审组", "role": "reviewer"},
@@ -413,6 +447,9 @@ def test_every_json_route_documents_its_415(client: TestClient) -> None:
         "/v1/programs/ipa2022-art19/calculate": "/v1/programs/{program_id}/calculate",
         "/v1/programs/stcsm2022-concept-verification/requirements": (
             "/v1/programs/{program_id}/requirements"
+        ),
+        "/v1/programs/stcsm2023-concept-verification/acceptance": (
+            "/v1/programs/{program_id}/acceptance"
         ),
         "/v1/applications/1/approval": "/v1/applications/{application_id}/approval",
         "/v1/admin/disqualifications/1/removal": "/v1/admin/disqualifications/{entry_id}/removal",

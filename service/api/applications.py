@@ -23,8 +23,10 @@ from service.observability import count_evaluation
 from service.rules.loader import RuleBook
 from service.schemas.body import error_detail, path_of, validate_body
 from service.schemas.forms import Application as Form
+from service.schemas.performance import TrancheStatus
 from service.schemas.results import CalculateResult
 from service.schemas.types import PlainParagraph, PlainText
+from service.stage_reports import tranches
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
@@ -120,6 +122,9 @@ class StoredApplication(BaseModel):
     evaluations: list[EvaluationSummary] = Field(
         description="历次评估，旧结论从不覆盖 / every evaluation; none is ever overwritten"
     )
+    tranches: list[TrancheStatus] = Field(
+        default_factory=list, description="各期拨款状态 / where each tranche stands"
+    )
 
 
 def _submission_examples(book: RuleBook) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def _record(rt: Runtime, application_id: int, reader: Principal) -> dict[str, An
         stored = repo.get(session, application_id)
         if not reader.may_read(stored.applicant_uscc):
             raise NotFound("申报", "application", application_id)
-        return repo.record(session, stored)
+        return {**repo.record(session, stored), "tranches": tranches(session, stored)}
 
 
 @router.post(

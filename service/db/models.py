@@ -173,3 +173,24 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
     revoked_at: datetime | None = Field(default=None, sa_type=TZ)
     revoked_by: str | None = Field(default=None, sa_type=sa.String(200))
+
+
+class StageReport(SQLModel, table=True):
+    """A project's mid-term or acceptance report (中期 / 验收), as submitted, with its evaluation
+    against the program's targets and the rules version that produced it. Append-only: a
+    corrected report is a new row, and the disagreement with the earlier one is a warning."""
+
+    __tablename__ = "stage_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    stage: str = Field(sa_type=sa.String(20))  # mid_term | acceptance
+    reported: dict[str, Any] = Field(sa_type=sa.JSON)  # target id -> figure, as submitted
+    task_book: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    reported_on: date | None = Field(default=None)
+    period_ends_on: date | None = Field(default=None)
+    rules_version: str = Field(sa_type=sa.String(64))
+    passed: bool | None = Field(default=None)  # None: unjudged
+    result: dict[str, Any] = Field(sa_type=sa.JSON)  # the evaluation, as the API returns it
+    submitted_by: int | None = Field(default=None, foreign_key="api_keys.id")
+    received_at: datetime = Field(default_factory=utcnow, sa_type=TZ)

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from service.performance.notation import NotationError, parse_target
+from service.performance.standards import SCORE_FILE, score_standard
 from service.rules.award_plan import AwardPlan, PlanError, compile_plan
 from service.rules.errors import RuleFileError
 from service.rules.examples import EXAMPLES_DIR, Example, load_examples
@@ -30,7 +32,7 @@ from service.rules.model import (
     RuleFileSpec,
 )
 from service.rules.params import Parameter, build_parameter
-from service.rules.program import Condition, ItemGroup, Program
+from service.rules.program import Condition, ItemGroup, Program, ProgramTarget
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
 from service.schemas.forms import Application
 
@@ -86,7 +88,19 @@ def load_rules(root: Path) -> RuleBook:
     if not programs:
         raise RuleFileError(root, 0, "no rule files found")
     examples = load_examples(root, programs)
+    _check_score_standard(root)
     return RuleBook(programs, rules_version(root), root, forms, examples)
+
+
+def _check_score_standard(root: Path) -> None:
+    """The grading standard of score sheets (``performance/_score.yaml``), read at start-up so
+    that a broken one stops the service, like any rule file."""
+    if not (root / SCORE_FILE).is_file():
+        return  # a rules directory without score sheets (the tests' partial copies)
+    try:
+        score_standard(root)
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise RuleFileError(_label(root, root / SCORE_FILE), 1, str(exc)) from exc
 
 
 def _label(root: Path, path: Path) -> str:
@@ -228,6 +242,8 @@ def _load_edition(
     groups: list[ItemGroup] = []
     disbursement = None
     once = None
+    acceptance = None
+    targets: list[ProgramTarget] = []
     for src in sources:
         for index, cspec in enumerate(src.spec.conditions):
             if _applies(cspec, edition):
@@ -236,6 +252,8 @@ def _load_edition(
             groups.append(_item_group(scope, params, enums, src, gindex, gspec, edition))
         disbursement = src.spec.disbursement or disbursement
         once = src.spec.once_per_applicant or once
+        acceptance = src.spec.acceptance or acceptance
+        targets.extend(_targets(src, edition))
     _unique_ids(main, conditions, groups)
     requirements = tuple(
         r for r in spec.requirements if r.editions is None or edition.guide_year in r.editions
@@ -268,9 +286,42 @@ def _load_edition(
         once_per_applicant=once,
         requirements=requirements,
         plan=plan,
+        targets=tuple(targets),
+        acceptance=acceptance,
     )
     _check_quota(main, program)
+    _check_targets(main, program)
     return program
+
+
+def _targets(src: _Source, edition: _Edition) -> list[ProgramTarget]:
+    """This edition's per-project targets, each readable in the bureau's notation."""
+    out = []
+    for index, tspec in enumerate(src.spec.targets):
+        text = tspec.values.get(edition.guide_year or 0)
+        if text is None:
+            continue
+        line = line_of(src.raw, ("targets", index, "values"))
+        try:
+            parsed = parse_target(text)
+        except NotationError as exc:
+            raise RuleFileError(src.label, line, f"target '{tspec.id}': {exc}") from exc
+        if parsed.kind == "qualitative":
+            raise RuleFileError(
+                src.label, line, f"target '{tspec.id}': a project target must be measurable"
+            )
+        out.append(
+            ProgramTarget(
+                tspec.id,
+                tspec.article,
+                tspec.zh,
+                tspec.en,
+                text,
+                tuple(tspec.entity_types) if tspec.entity_types is not None else None,
+                tspec.growth,
+            )
+        )
+    return out
 
 
 def _applies(cspec: ConditionSpec, edition: _Edition) -> bool:
@@ -398,3 +449,18 @@ def _check_quota(main: _Source, program: Program) -> None:
             line_of(main.raw, ("quota",)),
             "a per_district quota needs district_field, a field of the form",
         )
+
+
+def _check_targets(main: _Source, program: Program) -> None:
+    seen: set[str] = set()
+    kinds = program.scope.fields.get("applicant.entity_type")
+    choices = set(kinds.choices or ()) if kinds is not None else set()
+    for target in program.targets:
+        if target.id in seen:
+            raise RuleFileError(main.label, 1, f"target id '{target.id}' is used twice")
+        seen.add(target.id)
+        unknown = set(target.entity_types or ()) - choices
+        if unknown:
+            raise RuleFileError(
+                main.label, 1, f"target '{target.id}': unknown entity types {sorted(unknown)}"
+            )

@@ -126,6 +126,23 @@ class EditionSpec(Strict):
     quota: QuotaSpec | None = None
 
 
+class TargetSpec(Statement):
+    """A per-project target (表1-9 社会效益 / 经济效益: 单个…), in the bureau's notation
+    (service.performance.notation), per guide year: an edition without a value has no such
+    target. ``entity_types``: only projects of these applicants (表1-9 splits 2023's
+    tech-transfer targets between 科研事业单位 and 社会化技术转移机构)."""
+
+    values: dict[int, str]
+    entity_types: list[str] | None = None
+    growth: bool = False  # a growth rate: reported as a rate, or as this and last year's values
+
+
+class AcceptanceTimingSpec(Statement):
+    """When acceptance materials are due: within N months after the project period ends."""
+
+    within_months: int = Field(ge=1, le=24)
+
+
 class IncludeSpec(Strict):
     """A file of shared parameters and conditions (``_general.yaml``), written once."""
 
@@ -137,6 +154,8 @@ class IncludeSpec(Strict):
     disbursement: DisbursementSpec | None = None
     # 表注: one application per organisation (USCC) per guide year; checked on stored applications.
     once_per_applicant: Statement | None = None
+    targets: list[TargetSpec] = Field(default_factory=list)
+    acceptance: AcceptanceTimingSpec | None = None
 
 
 class RuleFileSpec(IncludeSpec):

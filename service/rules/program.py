@@ -11,6 +11,7 @@ from service.rules.award_plan import AwardPlan
 from service.rules.expr import Node, Ref, refs_of
 from service.rules.fields import Scope
 from service.rules.model import (
+    AcceptanceTimingSpec,
     AwardSpec,
     DisbursementSpec,
     QuotaSpec,
@@ -42,6 +43,32 @@ class Condition:
             "severity": self.severity,
             "expression": self.text,
         }
+
+
+@dataclass(frozen=True)
+class ProgramTarget:
+    """One per-project target of this edition (the notation text; parsed where it is judged)."""
+
+    id: str
+    article: str
+    zh: str
+    en: str
+    target: str
+    entity_types: tuple[str, ...] | None = None
+    growth: bool = False
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "article": self.article,
+            "text_zh": self.zh,
+            "text_en": self.en,
+            "target": self.target,
+            "growth": self.growth,
+        }
+        if self.entity_types is not None:
+            out["entity_types"] = list(self.entity_types)
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,6 +139,8 @@ class Program:
     suggestions: tuple[SuggestionSpec, ...] = ()
     once_per_applicant: Statement | None = None
     requirements: tuple[RequirementSpec, ...] = ()
+    targets: tuple[ProgramTarget, ...] = ()
+    acceptance: AcceptanceTimingSpec | None = None
 
     @property
     def facts(self) -> list[Ref]:

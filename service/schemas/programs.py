@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from service.performance.notation import parse_target
 from service.rules.program import Program
 
 
@@ -32,6 +33,21 @@ class ConditionOut(BaseModel):
     applies_to: str = Field(description="application，或条目列表名 / application, or the item list")
 
 
+class ProgramTargetOut(BaseModel):
+    id: str = Field(examples=["results-listed"])
+    article: str = Field(examples=["表1-9"])
+    text_zh: str
+    text_en: str
+    target: str = Field(description="目标值，按原文写法 / as written", examples=["≥50项"])
+    op: str | None = Field(examples=[">="])
+    value: str | None = Field(examples=["50"])
+    unit: str | None = Field(examples=["项"])
+    growth: bool = Field(description="增长率指标 / a growth-rate indicator")
+    entity_types: list[str] | None = Field(
+        default=None, description="仅适用于这些申报单位类型 / only for these applicants"
+    )
+
+
 class ProgramDetail(ProgramSummary):
     description_zh: str | None = None
     description_en: str | None = None
@@ -45,6 +61,13 @@ class ProgramDetail(ProgramSummary):
     guide_year: int | None = Field(default=None, description="申报指南年度 / guide year (stcsm)")
     disbursement: dict[str, Any] | None = None
     once_per_applicant: dict[str, Any] | None = None
+    targets: list[ProgramTargetOut] = Field(
+        default_factory=list,
+        description="每个项目应达到的绩效目标（表1-9） / what each project must reach (表1-9)",
+    )
+    acceptance: dict[str, Any] | None = Field(
+        default=None, description="验收材料提交时限（C32） / when acceptance materials are due"
+    )
 
 
 def program_detail(program: Program) -> dict[str, Any]:
@@ -82,4 +105,16 @@ def program_detail(program: Program) -> dict[str, Any]:
         "once_per_applicant": program.once_per_applicant.model_dump()
         if program.once_per_applicant
         else None,
+        "targets": [_target(t) for t in program.targets],
+        "acceptance": program.acceptance.model_dump() if program.acceptance else None,
+    }
+
+
+def _target(target: Any) -> dict[str, Any]:
+    parsed = parse_target(target.target).public()
+    return {
+        **target.public(),
+        "op": parsed.get("op"),
+        "value": parsed.get("value"),
+        "unit": parsed.get("unit"),
     }
