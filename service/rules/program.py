@@ -51,6 +51,8 @@ class ItemGroup:
     duplicate: Statement | None
     at_least_one: Statement | None
     conditions: tuple[Condition, ...]
+    claim_key: tuple[str, ...] | None = None  # the claims ledger (service.ledger)
+    claimed_before: Statement | None = None
 
     @property
     def facts(self) -> list[Ref]:
@@ -83,6 +85,8 @@ class Program:
     disbursement: DisbursementSpec | None = None
     suggestions: tuple[SuggestionSpec, ...] = ()
     once_per_applicant: Statement | None = None
+    once_per_unit: Statement | None = None
+    claimed_by_another_applicant: Statement | None = None
     requirements: tuple[RequirementSpec, ...] = ()
 
     @property
