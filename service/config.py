@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Anonymous requests to the open routes (catalogue, check, calculate), per client address
     # and minute; 0 turns the limit off. Callers with an API key are not limited.
     anonymous_requests_per_minute: int = 3000
+    # A portal's ``submitted_at`` may differ from the server's clock by at most this much; the
+    # window conditions are judged on the time the service received the application.
+    submitted_at_tolerance_minutes: int = 5
 
 
 @lru_cache

@@ -13,7 +13,17 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import admin, applications, audit, health, keys, problems, programs, rounds
+from service.api import (
+    admin,
+    applications,
+    audit,
+    audit_log,
+    health,
+    keys,
+    problems,
+    programs,
+    rounds,
+)
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id
@@ -102,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(admin.router)
     app.include_router(keys.router)
+    app.include_router(audit_log.router)
     app.include_router(audit.router)
     problems.install(app)
     app.add_middleware(

@@ -24,6 +24,9 @@ TABLES = {
     "allocation_lines",
     "disqualifications",
     "api_keys",
+    "approvals",
+    "claims",
+    "audit_log",
 }
 
 
