@@ -5,6 +5,7 @@ found, the last admin key stays, and portals can list their own applications."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -133,7 +134,7 @@ def test_the_audit_log_is_a_chain_and_a_tampered_row_is_found(
     assert {"api_key.create", "application.submit", "approval.approve", "round.open"} <= set(
         actions
     )
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after["prev_hash"] == before["hash"]
     url = sqlite_url(tmp_path)
     assert auditlog.main(["verify"], url) == 0
