@@ -46,7 +46,7 @@ from service.db.models import (
 )
 from service.db.session import Database
 from service.errors import Conflict, NotFound, QuotaExceeded
-from service.money import fmt, from_fen, to_fen
+from service.money import fen_text, fmt, from_fen, to_fen
 from service.rules.model import QuotaSpec
 from service.rules.program import Program
 
@@ -392,6 +392,32 @@ def _once_per_unit(
     return out
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A ledger row, as allocation reads it (plain tuples: a round may hold 10,000s)."""
+
+    application_id: int
+    item_index: int
+    item_key: str
+    received_at: datetime
+    meets_conditions: bool
+    counted: bool
+
+
+def _claim_rows(session: Session, where: Any) -> list[_Claimed]:
+    rows = session.execute(
+        sa.select(
+            col(ClaimRow.application_id),
+            col(ClaimRow.item_index),
+            col(ClaimRow.item_key),
+            col(ClaimRow.received_at),
+            col(ClaimRow.meets_conditions),
+            col(ClaimRow.counted),
+        ).where(where)
+    ).all()
+    return [_Claimed(*row) for row in rows]
+
+
 def _ledger(
     session: Session,
     program: Program,
@@ -402,25 +428,15 @@ def _ledger(
 ) -> dict[int, int | None]:
     """Each kept application's entitlement for the items it owns (service.ledger.owners)."""
     assert round_.id is not None
-    mine = session.exec(
-        select(ClaimRow)
-        .join(Application, col(Application.id) == ClaimRow.application_id)
-        .where(Application.round_id == round_.id)
-    ).all()
-    round_keys = (
-        select(ClaimRow.item_key)
-        .join(Application, col(Application.id) == ClaimRow.application_id)
-        .where(Application.round_id == round_.id)
+    in_round = select(Application.id).where(Application.round_id == round_.id)
+    mine = _claim_rows(session, col(ClaimRow.application_id).in_(in_round))
+    round_keys = select(ClaimRow.item_key).where(col(ClaimRow.application_id).in_(in_round))
+    others = _claim_rows(
+        session,
+        (col(ClaimRow.program_id) == program.id)
+        & col(ClaimRow.item_key).in_(round_keys)
+        & col(ClaimRow.application_id).not_in(in_round),
     )
-    others = session.exec(
-        select(ClaimRow).where(
-            ClaimRow.program_id == program.id,
-            col(ClaimRow.item_key).in_(round_keys),
-            col(ClaimRow.application_id).not_in(
-                select(Application.id).where(Application.round_id == round_.id)
-            ),
-        )
-    ).all()
     payable_here = {c.application_id for c in kept}
     other_ids = sorted({c.application_id for c in others})
     payable_there: set[int] = set()
@@ -445,7 +461,7 @@ def _ledger(
     ]
     taken.items_checked = len(holders)
     owner = ledger.owners(holders, paid)
-    by_app: dict[int, list[ClaimRow]] = defaultdict(list)
+    by_app: dict[int, list[_Claimed]] = defaultdict(list)
     for c in mine:
         by_app[c.application_id].append(c)
     out: dict[int, int | None] = {}
@@ -657,9 +673,9 @@ def _record(
     session.add(run)
     session.flush()
     assert run.id is not None
-    if lines:
-        session.execute(
-            sa.insert(AllocationLine),
+    if lines:  # Core executemany: a round's lines are 10,000s
+        session.connection().execute(
+            sa.insert(AllocationLine.__table__),  # type: ignore[attr-defined]
             [
                 {
                     "allocation_id": run.id,
@@ -747,8 +763,8 @@ def allocation_view(session: Session, round_: Round, allocation: Allocation) -> 
                 "submitted_at": shanghai(submitted),
                 "received_at": shanghai(received),
                 "evaluation_id": ev_id,
-                "entitlement": fmt(from_fen(entitlement)),
-                "amount": fmt(from_fen(amount)),
+                "entitlement": fen_text(entitlement),
+                "amount": fen_text(amount),
                 "items": list(items or []),
             }
             for app_id, ev_id, entitlement, amount, items, uscc, name, submitted, received in rows
