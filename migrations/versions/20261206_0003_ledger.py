@@ -108,7 +108,7 @@ def upgrade() -> None:
     with op.batch_alter_table("evaluations") as batch:
         batch.add_column(sa.Column("eligible_on_own", sa.Boolean(), nullable=True))
     with op.batch_alter_table("allocation_lines") as batch:
-        batch.add_column(sa.Column("items", sa.JSON(), nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("items", sa.Text(), nullable=False, server_default=""))
     with op.batch_alter_table("allocation_lines") as batch:
         batch.alter_column("items", server_default=None)
     with op.batch_alter_table("rounds") as batch:

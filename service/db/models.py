@@ -131,8 +131,9 @@ class AllocationLine(SQLModel, table=True):
     evaluation_id: int = Field(foreign_key="evaluations.id")
     entitlement_fen: int = Field(sa_type=sa.BigInteger)
     amount_fen: int = Field(sa_type=sa.BigInteger)
-    # The claimed items (ledger keys) this line pays: each is paid once across the program.
-    items: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # The claimed items (ledger keys, one per line) this line pays: each is paid once across the
+    # program. Plain text, not JSON: a round's lines are read in 10,000s.
+    items: str = Field(default="", sa_type=sa.Text)
 
 
 class Disqualification(SQLModel, table=True):

@@ -55,6 +55,11 @@ Line = tuple[int, int, int, int, tuple[str, ...]]
 NAME = sa.type_coerce(Application.request, sa.JSON)[("applicant", "name")].as_string()
 
 
+def split_items(text: str | None) -> list[str]:
+    """The ledger keys an allocation line pays (stored one per line)."""
+    return text.split("\n") if text else []
+
+
 class RoundClosed(Conflict):
     code = "round_closed"
 
@@ -263,7 +268,7 @@ def _paid_elsewhere(
         .join(Round, col(Round.id) == Allocation.round_id)
         .where(Round.program_id == program_id, Round.id != round_id)
     ).all()
-    return [(a, amount, list(items or [])) for a, amount, items in rows]
+    return [(a, amount, split_items(items)) for a, amount, items in rows]
 
 
 def _breach_error(quota: QuotaSpec, check: QuotaCheck) -> QuotaExceeded:
@@ -683,7 +688,7 @@ def _record(
                     "evaluation_id": ev_id,
                     "entitlement_fen": entitlement,
                     "amount_fen": amount,
-                    "items": list(items),
+                    "items": "\n".join(items),
                 }
                 for app_id, ev_id, entitlement, amount, items in sorted(lines)
             ],
@@ -695,7 +700,7 @@ def _same(session: Session, current: Allocation, run: Allocation, lines: set[Lin
     """Whether the recorded run says exactly this (who, from which evaluation, how much)."""
     assert current.id is not None
     recorded = {
-        (app_id, ev_id, entitlement, amount, tuple(items or ()))
+        (app_id, ev_id, entitlement, amount, tuple(split_items(items)))
         for app_id, ev_id, entitlement, amount, items in session.execute(
             sa.select(
                 col(AllocationLine.application_id),
@@ -765,7 +770,7 @@ def allocation_view(session: Session, round_: Round, allocation: Allocation) -> 
                 "evaluation_id": ev_id,
                 "entitlement": fen_text(entitlement),
                 "amount": fen_text(amount),
-                "items": list(items or []),
+                "items": split_items(items),
             }
             for app_id, ev_id, entitlement, amount, items, uscc, name, submitted, received in rows
         ],
