@@ -274,6 +274,8 @@ def test_a_closed_round_is_never_allocated_again_and_keeps_counting(api: TestCli
     refused = api.post(f"/v1/rounds/{one}/allocate")
     assert refused.status_code == 409 and refused.json()["code"] == "round_closed"
     assert api.post(f"/v1/rounds/{one}/closure").status_code == 409
+    late = submit(api, "ipa2022-art21", agency(51, 1), one)
+    assert late.status_code == 409 and late.json()["code"] == "round_closed"
     two = open_round(api, "ipa2022-art21", tier_amounts={"1": "100000", "2": "1", "3": "1"})
     result = allocate(api, two)
     assert result["run"] is None  # nothing approved here

@@ -277,9 +277,14 @@ def _record(rt: Runtime, application_id: int, reader: Principal) -> dict[str, An
     response_model=StoredApplication,
     summary="提交并评估申报 / Store and evaluate an application",
     description=(
-        "存储申报并按现行规则评估；带 Idempotency-Key 的重试返回第一次的结果。 / Stores the "
+        "存储申报并按现行规则评估；带 Idempotency-Key 的重试返回第一次的结果。submitted_at 须与"
+        "服务器时钟相差不超过5分钟（试用示例时改为当前时间），时间窗口按服务收到的时间判断；已结项"
+        "轮次为409。 / Stores the "
         "application and evaluates it under the rules in force; a retry with the same "
-        "Idempotency-Key returns the first result (header Idempotent-Replayed: true)."
+        "Idempotency-Key returns the first result (header Idempotent-Replayed: true). "
+        "submitted_at must be within 5 minutes of the server's clock (set it to now when "
+        "trying the example); the window conditions are judged on when the service received "
+        "it. A round that is closed is a 409."
     ),
     openapi_extra=json_body(
         ApplicationSubmission,

@@ -316,6 +316,16 @@ def _evaluation_row(application_id: int, evaluated: _Evaluated, at: datetime) ->
     )
 
 
+class RoundClosed(Conflict):
+    code = "round_closed"
+
+    def __init__(self, round_id: int) -> None:
+        super().__init__(
+            f"轮次 {round_id} 已结项（资金已拨付），不能再分配",
+            f"Round {round_id} is closed (its funds are disbursed): it cannot be allocated again",
+        )
+
+
 def _load_round(session: Session, program: Program, round_id: int | None) -> Round | None:
     if round_id is None:
         return None
@@ -328,6 +338,8 @@ def _load_round(session: Session, program: Program, round_id: int | None) -> Rou
             f"轮次 {round_id} 属于项目 {round_.program_id} / "
             f"round {round_id} belongs to program {round_.program_id}"
         )
+    if problem is None and round_ is not None and round_.closed_at is not None:
+        raise RoundClosed(round_.id or 0)
     if problem is not None:
         raise InvalidRequest(
             [

@@ -32,7 +32,7 @@ from service.allocation import Claim, QuotaCheck, allocate_pool, check_quota
 from service.auditlog import Actor, append
 from service.clock import shanghai
 from service.db import disqualifications, locks
-from service.db.applications import round_overrides
+from service.db.applications import RoundClosed, round_overrides
 from service.db.models import (
     Allocation,
     AllocationLine,
@@ -58,16 +58,6 @@ NAME = sa.type_coerce(Application.request, sa.JSON)[("applicant", "name")].as_st
 def split_items(text: str | None) -> list[str]:
     """The ledger keys an allocation line pays (stored one per line)."""
     return text.split("\n") if text else []
-
-
-class RoundClosed(Conflict):
-    code = "round_closed"
-
-    def __init__(self, round_id: int) -> None:
-        super().__init__(
-            f"轮次 {round_id} 已结项（资金已拨付），不能再分配",
-            f"Round {round_id} is closed (its funds are disbursed): it cannot be allocated again",
-        )
 
 
 class NothingToClose(Conflict):
