@@ -23,7 +23,9 @@ from service.schemas.programs import ProgramDetail, ProgramSummary, program_deta
 from service.schemas.results import CalculateResult, CheckResult, render
 from service.schemas.types import Money
 
-router = APIRouter(prefix="/v1/programs", tags=["programs"], dependencies=[Depends(open_access)])
+router = APIRouter(
+    prefix="/v1/programs", tags=["programs"], dependencies=[Depends(open_access)]
+)
 ProgramId = Annotated[
     str, Path(description="项目编号 / program id", examples=["ipa2022-art19"], max_length=100)
 ]

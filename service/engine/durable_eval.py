@@ -39,6 +39,8 @@ _REF = "ref"  # fact field: "app" or "<list>[<index>]"
 _SEEN = "seen"
 
 
+
+
 def _factor(value: Decimal) -> int:
     if value != value.to_integral_value():
         raise EngineError(f"ratio {value} is not a whole number; the engine compares integers")
