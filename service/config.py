@@ -49,6 +49,10 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # A portal's ``submitted_at`` may differ from the server's clock by at most this much; the
+    # window conditions are judged on the time the service received the application.
+    submitted_at_tolerance_minutes: int = 5
+
 
 @lru_cache
 def get_settings() -> Settings:

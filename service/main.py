@@ -15,7 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service.api import admin, applications, audit, health, keys, problems, programs, rounds
+from service.api import (
+    admin,
+    applications,
+    audit,
+    audit_log,
+    health,
+    keys,
+    problems,
+    programs,
+    rounds,
+)
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id, program_examples
@@ -121,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(admin.router)
     app.include_router(keys.router)
+    app.include_router(audit_log.router)
     app.include_router(audit.router)
     app.include_router(performance_router)
     app.include_router(reports_router)

@@ -32,3 +32,10 @@ def from_fen(fen: int) -> Decimal:
 def fmt(amount: Decimal) -> str:
     """The JSON form of an amount: a string with exactly two decimals."""
     return str(amount.quantize(FEN))
+
+
+def fen_text(fen: int) -> str:
+    """``fmt(from_fen(fen))`` without Decimal arithmetic (allocation lines come in 10,000s)."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"

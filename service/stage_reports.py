@@ -16,6 +16,6 @@ def tranches(session: Session, stored: Application) -> list[dict[str, Any]]:
     assert stored.id is not None
     latest = applications.evaluations(session, stored.id)[-1]
     stages = [StoredStage(r.stage, r.passed) for r in reports.of_application(session, stored.id)]
-    return tranche_statuses(
-        latest.result.get("disbursement"), latest.eligible, stored.approved, stages
-    )
+    approval = applications.latest_approval(session, stored.id)  # the latest decision stands
+    approved = None if approval is None else approval.approved
+    return tranche_statuses(latest.result.get("disbursement"), latest.eligible, approved, stages)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from fastapi.testclient import TestClient
 
 from service.auth.cli import main as keys_cli
 from service.auth.roles import Role
+from service.clock import set_clock
 from service.db.models import ApiKey
 from service.main import create_app
-from tests.authsupport import make_key
+from tests.authsupport import fixed_clock, make_key
 from tests.dbsupport import bank, example, settings_for, sqlite_url, uscc
 
 APPLICANT_A = uscc(9001)
@@ -56,6 +58,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("access")
     app = create_app(settings_for(sqlite_url(folder), engine="python"))
     with TestClient(app) as client:
+        # The portals here send bank()'s submitted_at: the server's clock agrees with them.
+        set_clock(app, fixed_clock(datetime.fromisoformat("2023-07-20T09:30:00+08:00")))
         keys = {
             "portal_a": make_key(app, Role.portal, APPLICANT_A),
             "portal_b": make_key(app, Role.portal, APPLICANT_B),
@@ -98,6 +102,21 @@ def _listing(w: World) -> int:
     response = w.as_("admin", "POST", "/v1/admin/disqualifications", json=_listing_body())
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
+
+
+def _paper() -> dict[str, Any]:
+    return {**_submission(APPLICANT_A), "received_at": "2023-07-01T10:00:00+08:00"}
+
+
+def _allocated_round(w: World) -> int:
+    """A round with one approved application, allocated (for a closure to close)."""
+    round_id = w.as_("reviewer", "POST", "/v1/rounds", json=_round()).json()["id"]
+    body = {**_submission(APPLICANT_A), "round_id": round_id}
+    app_id = w.as_("portal_a", "POST", "/v1/applications", json=body).json()["id"]
+    w.as_("reviewer", "POST", f"/v1/applications/{app_id}/approval", json={"approved": True})
+    allocated = w.as_("reviewer", "POST", f"/v1/rounds/{round_id}/allocate")
+    assert allocated.status_code == 200, allocated.text
+    return int(round_id)
 
 
 def _spare_key(w: World) -> int:
@@ -212,6 +231,18 @@ OPS = [
         lambda w, c: w.as_(c, "POST", "/v1/applications", json=_submission(APPLICANT_A)),
     ),
     Op(
+        "POST",
+        "/v1/applications/paper",
+        only({"reviewer": 201}),  # 代录: reviewers enter paper applications
+        lambda w, c: w.as_(c, "POST", "/v1/applications/paper", json=_paper()),
+    ),
+    Op(
+        "GET",
+        "/v1/applications",
+        only({"portal_a": 200, "portal_b": 200, "reviewer": 200}),  # each sees its own
+        lambda w, c: w.as_(c, "GET", "/v1/applications"),
+    ),
+    Op(
         "GET",
         APP,
         only({"portal_a": 200, "portal_b": 404, "reviewer": 200}),
@@ -267,6 +298,12 @@ OPS = [
         only({"reviewer": 200}),
         lambda w, c: w.as_(c, "POST", f"/v1/rounds/{w.round_id}/allocate"),
     ),
+    Op(
+        "POST",
+        ROUND + "/closure",
+        only({"reviewer": 200}),
+        lambda w, c: w.as_(c, "POST", f"/v1/rounds/{_allocated_round(w)}/closure"),
+    ),
     # The audit: auditors.
     Op(
         "POST",
@@ -303,6 +340,12 @@ OPS = [
             f"/v1/admin/disqualifications/{_listing(w)}/removal",
             json={"removed_by": "tests", "reason": "复议撤销"},
         ),
+    ),
+    Op(
+        "GET",
+        "/v1/admin/audit-log",
+        only({"admin": 200}),
+        lambda w, c: w.as_(c, "GET", "/v1/admin/audit-log"),
     ),
     Op(
         "GET",

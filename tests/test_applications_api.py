@@ -54,7 +54,8 @@ def test_a_submission_is_stored_evaluated_and_read_back(api: TestClient) -> None
     record = response.json()
     assert record["application"] == application
     assert record["applicant_uscc"] == application["applicant"]["uscc"]
-    assert record["submitted_at"] == "2023-07-20T01:30:00+00:00"
+    assert record["submitted_at"] == "2023-07-20T09:30:00+08:00"  # in the offset it was sent in
+    assert record["received_at"] == "2023-07-20T09:30:00+08:00"  # the server's clock
     evaluation = record["evaluation"]
     version = api.app.state.runtime.book.version  # type: ignore[attr-defined]
     assert evaluation["rules_version"] == version
@@ -64,13 +65,14 @@ def test_a_submission_is_stored_evaluated_and_read_back(api: TestClient) -> None
     assert record["evaluations"][0]["award_amount"] == "17345.67"
     assert record["review"] is None
 
-    again = api.get(f"/v1/applications/{record['id']}")
+    again = api.get(f"/v1/applications/{record['id']}")  # as a reviewer: with the ledger
     assert again.status_code == 200
-    assert again.json() == record
+    assert {k: v for k, v in again.json().items() if k != "claims"} == record
+    assert again.json()["claims"][0]["also_claimed_by"] == []
 
 
 def test_an_ineligible_application_is_stored_with_its_reasons(api: TestClient) -> None:
-    application = example("ipa2022-art20")
+    application = bank(7100, "17345.67")
     application["applicant"]["entity_type"] = "enterprise"
     record = submit(api, "ipa2022-art20", application).json()
     assert record["evaluation"]["eligible"] is False
@@ -221,7 +223,7 @@ def test_an_engine_failure_stores_nothing(api: TestClient, monkeypatch: pytest.M
 def test_reevaluating_under_newer_rules_keeps_the_old_decision(
     api: TestClient, folder: Path, tmp_path: Path
 ) -> None:
-    record = submit(api, "ipa2022-art20", example("ipa2022-art20")).json()
+    record = submit(api, "ipa2022-art20", bank(7200, "17345.67")).json()
     newer = tmp_path / "rules"
     shutil.copytree(RULES, newer)
     art20 = newer / "ipa2022" / "art20.yaml"
@@ -247,16 +249,26 @@ def test_reevaluating_under_newer_rules_keeps_the_old_decision(
     )
 
 
-def test_the_review_is_recorded(api: TestClient) -> None:
+def test_the_review_is_recorded_under_the_reviewers_key(api: TestClient) -> None:
     record = submit(api, "ipa2022-art20", bank(9, "10.00")).json()
     response = api.post(
-        f"/v1/applications/{record['id']}/approval",
-        json={"approved": True, "reviewed_by": "评审组", "note": "同意"},
+        f"/v1/applications/{record['id']}/approval", json={"approved": True, "note": "同意"}
     )
     assert response.status_code == 200
     review = response.json()["review"]
-    assert (review["approved"], review["reviewed_by"], review["note"]) == (True, "评审组", "同意")
+    # Who reviewed is the key that sent it, never a name in the body.
+    assert (review["approved"], review["reviewed_by"], review["note"]) == (
+        True,
+        "test reviewer",
+        "同意",
+    )
     assert api.get(f"/v1/applications/{record['id']}").json()["review"] == review
+    impostor = api.post(
+        f"/v1/applications/{record['id']}/approval",
+        json={"approved": False, "reviewed_by": "局长"},
+    )
+    assert impostor.status_code == 422
+    assert impostor.json()["detail"][0]["path"] == "reviewed_by"
     bad = api.post(f"/v1/applications/{record['id']}/approval", json={"approved": "yes"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["path"] == "approved"
 
@@ -277,11 +289,12 @@ def test_the_disqualification_list_is_added_to_checked_and_removed_with_a_record
     )
     assert added.status_code == 201, added.text
     entry = added.json()
-    assert (entry["uscc"], entry["active"], entry["added_by"]) == (who, True, "运营处")
+    # added_by in the body is ignored: who adds it is the admin key.
+    assert (entry["uscc"], entry["active"], entry["added_by"]) == (who, True, "test admin")
 
     refused = submit(api, "ipa2022-art20", application).json()["evaluation"]
     assert refused["eligible"] is False
-    assert _failed(refused) == {"not-disqualified": "第二十六条"}
+    assert _failed(refused)["not-disqualified"] == "第二十六条"
     checked = api.post("/v1/programs/ipa2022-art20/check", json=application).json()
     assert _failed(checked) == {"not-disqualified": "第二十六条"}
 
@@ -298,11 +311,13 @@ def test_the_disqualification_list_is_added_to_checked_and_removed_with_a_record
     assert removed.status_code == 200
     assert removed.json()["active"] is False
     assert (removed.json()["removed_by"], removed.json()["removal_reason"]) == (
-        "复议办",
+        "test admin",
         "复议撤销",
     )
     assert removed.json()["removed_at"]
-    assert submit(api, "ipa2022-art20", application).json()["evaluation"]["eligible"] is True
+    fresh = bank(2600, "10.00")
+    fresh["loans"][0]["loan_id"] = "ZY-2600-B"  # the first loan is claimed already (the ledger)
+    assert submit(api, "ipa2022-art20", fresh).json()["evaluation"]["eligible"] is True
 
     again = api.post(
         f"/v1/admin/disqualifications/{entry['id']}/removal",

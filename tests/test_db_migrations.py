@@ -25,6 +25,9 @@ TABLES = {
     "disqualifications",
     "api_keys",
     "stage_reports",
+    "approvals",
+    "claims",
+    "audit_log",
 }
 
 

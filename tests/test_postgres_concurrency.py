@@ -53,7 +53,7 @@ def server() -> Iterator[tuple[str, FastAPI]]:
             assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
-        AUTH[base] = RoleAuth(role_keys(app))
+        AUTH[base] = RoleAuth(role_keys(app), app)
         try:
             yield base, app
         finally:

@@ -62,6 +62,17 @@ def amounts(result: dict[str, Any]) -> dict[int, str]:
     return {a["application_id"]: a["amount"] for a in result["allocations"]}
 
 
+def reasons(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The excluded applications and why (the bilingual messages left out)."""
+    return [
+        {"application_id": e["application_id"], "reason": e["reason"]} for e in result["excluded"]
+    ]
+
+
+def rules(result: dict[str, Any]) -> list[str]:
+    return [w["rule"] for w in result["warnings"]]
+
+
 # -- rounds ------------------------------------------------------------------------------
 
 
@@ -142,7 +153,9 @@ def test_three_banks_share_the_art20_pool(api: TestClient) -> None:
         "5000000.00",
     )
     assert result["total_entitlement"] == "6000000.00"
-    assert result["run"] == 1 and result["excluded"] == [] and result["warnings"] == []
+    assert result["run"] == 1 and result["excluded"] == []
+    assert rules(result) == ["pro-rata", "pool-exhausted"]
+    assert result["warnings"][0]["ratio"] == "0.833333"
 
 
 def test_allocating_twice_gives_the_same_recorded_result(api: TestClient) -> None:
@@ -153,7 +166,7 @@ def test_allocating_twice_gives_the_same_recorded_result(api: TestClient) -> Non
     second = allocate(api, round_id)
     assert second == first
     assert api.get(f"/v1/rounds/{round_id}").json()["allocation"] == {
-        k: v for k, v in first.items() if k != "excluded"
+        k: v for k, v in first.items() if k not in ("excluded", "fund", "items_checked")
     }
 
 
@@ -167,7 +180,7 @@ def test_a_changed_approval_is_a_new_run_and_the_old_one_stays(api: TestClient) 
     second = allocate(api, round_id)
     assert second["run"] == 2
     assert amounts(second) == {keep: "4000000.00"}
-    assert second["excluded"] == [{"application_id": drop, "reason": "not_approved"}]
+    assert reasons(second) == [{"application_id": drop, "reason": "not_approved"}]
 
 
 def test_only_approved_eligible_applications_take_part(api: TestClient) -> None:
@@ -190,7 +203,7 @@ def test_only_approved_eligible_applications_take_part(api: TestClient) -> None:
     )
     result = allocate(api, round_id)
     assert amounts(result) == {paid: "100.00"}
-    assert result["excluded"] == [
+    assert reasons(result) == [
         {"application_id": pending, "reason": "not_approved"},
         {"application_id": ineligible, "reason": "not_eligible"},
         {"application_id": listed, "reason": "disqualified"},

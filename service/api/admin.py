@@ -14,18 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
 from service.api.strict import JSON_BODY, read_json
+from service.auditlog import Actor
 from service.auth.guard import require
-from service.auth.roles import Role
+from service.auth.roles import Principal, Role
+from service.clock import ClockDep, shanghai
 from service.db import disqualifications as repo
-from service.db.models import MAX_ID, Disqualification, as_utc
+from service.db.models import MAX_ID, Disqualification
 from service.schemas.body import validate_body
 from service.schemas.types import USCC, PlainParagraph, PlainText
 
-router = APIRouter(
-    prefix="/v1/admin/disqualifications",
-    tags=["admin"],
-    dependencies=[Depends(require(Role.admin))],
-)
+router = APIRouter(prefix="/v1/admin/disqualifications", tags=["admin"])
+Admin = Annotated[Principal, Depends(require(Role.admin))]
 
 EntryId = Annotated[
     int, Path(ge=1, le=MAX_ID, description="名单条目编号 / list entry id", examples=[1])
@@ -40,7 +39,12 @@ class DisqualificationAdd(BaseModel):
     uscc: USCC
     reason: PlainParagraph = Field(min_length=1, max_length=2000)
     decided_on: date = Field(description="取消资格决定的日期 / date of the decision")
-    added_by: PlainText = Field(min_length=1, max_length=200)
+    added_by: PlainText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="已弃用，忽略：登记人取自密钥 / ignored: who adds it is the key's name",
+    )
 
 
 class DisqualificationRemoval(BaseModel):
@@ -48,7 +52,12 @@ class DisqualificationRemoval(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    removed_by: PlainText = Field(min_length=1, max_length=200)
+    removed_by: PlainText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="已弃用，忽略：移出人取自密钥 / ignored: who removes it is the key's name",
+    )
     reason: PlainParagraph = Field(min_length=1, max_length=2000)
 
 
@@ -59,6 +68,7 @@ class DisqualificationOut(BaseModel):
     decided_on: str
     added_by: str
     added_at: str
+    received_at: str
     active: bool
     removed_at: str | None
     removed_by: str | None
@@ -72,9 +82,10 @@ def _view(entry: Disqualification) -> dict[str, Any]:
         "reason": entry.reason,
         "decided_on": entry.decided_on.isoformat(),
         "added_by": entry.added_by,
-        "added_at": as_utc(entry.added_at).isoformat(),
+        "added_at": shanghai(entry.added_at),
+        "received_at": shanghai(entry.added_at),
         "active": entry.removed_at is None,
-        "removed_at": None if entry.removed_at is None else as_utc(entry.removed_at).isoformat(),
+        "removed_at": shanghai(entry.removed_at),
         "removed_by": entry.removed_by,
         "removal_reason": entry.removal_reason,
     }
@@ -87,6 +98,7 @@ def _view(entry: Disqualification) -> dict[str, Any]:
 )
 def list_disqualifications(
     rt: RuntimeDep,
+    _: Admin,
     include_removed: Annotated[
         bool, Query(description="含已移出的条目 / include removed entries")
     ] = False,
@@ -109,7 +121,6 @@ def list_disqualifications(
                     "uscc": "91310000MA1FL9Y9Y8",
                     "reason": "编造虚假许可交易骗取第十九条奖补 / fabricated licences for 第十九条",
                     "decided_on": "2023-05-10",
-                    "added_by": "市知识产权局运营处",
                 },
             }
         },
@@ -121,12 +132,18 @@ def list_disqualifications(
         422: {"description": "请求有误"},
     },
 )
-async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse:
+async def add_disqualification(
+    request: Request, rt: RuntimeDep, admin: Admin, clock: ClockDep
+) -> JSONResponse:
     body = validate_body(DisqualificationAdd, await read_json(request, rt.settings.max_body_bytes))
 
     def work() -> dict[str, Any]:
         with rt.db.transaction() as session:
-            return _view(repo.add(session, body.uscc, body.reason, body.decided_on, body.added_by))
+            actor = Actor(admin.key_id, admin.name)
+            entry = repo.add(
+                session, body.uscc, body.reason, body.decided_on, admin.name, actor, clock()
+            )
+            return _view(entry)
 
     return JSONResponse(await run_in_threadpool(work), status_code=201)
 
@@ -140,7 +157,7 @@ async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse
         {
             "appeal": {
                 "summary": "复议撤销 / overturned on appeal",
-                "value": {"removed_by": "市知识产权局运营处", "reason": "行政复议撤销原决定"},
+                "value": {"reason": "行政复议撤销原决定"},
             }
         },
         "移出人与理由 / who removes it and why",
@@ -152,7 +169,7 @@ async def add_disqualification(request: Request, rt: RuntimeDep) -> JSONResponse
     },
 )
 async def remove_disqualification(
-    entry_id: EntryId, request: Request, rt: RuntimeDep
+    entry_id: EntryId, request: Request, rt: RuntimeDep, admin: Admin, clock: ClockDep
 ) -> JSONResponse:
     body = validate_body(
         DisqualificationRemoval, await read_json(request, rt.settings.max_body_bytes)
@@ -160,6 +177,7 @@ async def remove_disqualification(
 
     def work() -> dict[str, Any]:
         with rt.db.transaction() as session:
-            return _view(repo.remove(session, entry_id, body.removed_by, body.reason))
+            actor = Actor(admin.key_id, admin.name)
+            return _view(repo.remove(session, entry_id, admin.name, body.reason, actor, clock()))
 
     return JSONResponse(await run_in_threadpool(work))

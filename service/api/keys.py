@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import RuntimeDep
 from service.api.openapi import json_body
 from service.api.strict import JSON_BODY, read_json
+from service.auditlog import Actor
 from service.auth import keys
 from service.auth.guard import require
 from service.auth.roles import Principal, Role
+from service.clock import ClockDep
 from service.db.models import MAX_ID
 from service.schemas.body import validate_body
 from service.schemas.types import PlainText
@@ -50,6 +52,7 @@ class KeyOut(BaseModel):
     applicants: list[str]
     created_by: str
     created_at: str
+    received_at: str
     active: bool
     revoked_at: str | None
     revoked_by: str | None
@@ -90,13 +93,15 @@ def list_keys(rt: RuntimeDep, _: Admin) -> JSONResponse:
     ),
     responses={**JSON_BODY, 422: {"description": "请求有误 / bad field"}},
 )
-async def create_key(request: Request, rt: RuntimeDep, admin: Admin) -> JSONResponse:
+async def create_key(
+    request: Request, rt: RuntimeDep, admin: Admin, clock: ClockDep
+) -> JSONResponse:
     body = validate_body(KeyCreate, await read_json(request, rt.settings.max_body_bytes))
     req = keys.KeyRequest(body.name, body.role, tuple(body.applicants), admin.name)
 
     def work() -> dict[str, Any]:
         with rt.db.transaction() as session:
-            row, key = keys.create(session, req)
+            row, key = keys.create(session, req, Actor(admin.key_id, admin.name), clock())
             return {**keys.view(row), "key": key}
 
     return JSONResponse(await run_in_threadpool(work), status_code=201)
@@ -108,9 +113,12 @@ async def create_key(request: Request, rt: RuntimeDep, admin: Admin) -> JSONResp
     summary="吊销API密钥 / Revoke an API key",
     responses={
         404: {"description": "未知密钥 / unknown key"},
-        409: {"description": "已吊销 / already revoked"},
+        409: {
+            "description": "已吊销，或是最后一个管理员密钥 / already revoked, or the last admin key"
+        },
     },
 )
-def revoke_key(key_id: KeyId, rt: RuntimeDep, admin: Admin) -> JSONResponse:
+def revoke_key(key_id: KeyId, rt: RuntimeDep, admin: Admin, clock: ClockDep) -> JSONResponse:
+    actor = Actor(admin.key_id, admin.name)
     with rt.db.transaction() as session:
-        return JSONResponse(keys.view(keys.revoke(session, key_id, admin.name)))
+        return JSONResponse(keys.view(keys.revoke(session, key_id, admin.name, actor, clock())))

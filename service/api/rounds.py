@@ -1,5 +1,6 @@
-"""/v1/rounds: open a funding round (with its overrides, such as 第二十一条's tier amounts) and
-allocate it: quotas, then the program pool across its approved, eligible applications."""
+"""/v1/rounds: open a funding round (with its overrides, such as 第二十一条's tier amounts),
+allocate it (the claims ledger, 一次性, quotas, then the program pool and 第三条's fund across its
+approved, eligible applications) and close it once its funds are disbursed."""
 
 from __future__ import annotations
 
@@ -13,19 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import json_body
 from service.api.strict import JSON_BODY, read_json
+from service.auditlog import Actor
 from service.auth.guard import require
-from service.auth.roles import Role
+from service.auth.roles import Principal, Role
+from service.clock import ClockDep
 from service.db import rounds as repo
 from service.db.models import MAX_ID
 from service.errors import InvalidRequest
 from service.money import fmt
+from service.rules.award_plan import Tiers
 from service.rules.program import Program
 from service.schemas.body import validate_body
 from service.schemas.types import Money, PlainText
 
-router = APIRouter(
-    prefix="/v1/rounds", tags=["rounds"], dependencies=[Depends(require(Role.reviewer))]
-)
+router = APIRouter(prefix="/v1/rounds", tags=["rounds"])
+Reviewer = Annotated[Principal, Depends(require(Role.reviewer))]
 
 RoundId = Annotated[int, Path(ge=1, le=MAX_ID, description="轮次编号 / round id", examples=[1])]
 Tier = Annotated[int, Field(ge=1, le=99)]
@@ -56,36 +59,60 @@ class RoundCreate(BaseModel):
 class AllocationLineOut(BaseModel):
     application_id: int
     applicant_uscc: str
+    applicant_name: str | None
     submitted_at: str
+    received_at: str
     evaluation_id: int
-    entitlement: str = Field(description="按规则应得金额 / the award the rules give")
+    entitlement: str = Field(
+        description="按规则应得金额（不含已由更早申报申领的项） / the award the rules give, "
+        "without items paid to an earlier claim"
+    )
     amount: str = Field(description="分配金额 / the amount allocated")
+    items: list[str] = Field(description="本行支付的申领项 / the claimed items this line pays")
 
 
 class ExcludedOut(BaseModel):
     application_id: int
     reason: str = Field(
-        description="not_approved | not_eligible | disqualified (第二十六条) | no_entitlement"
+        description="not_approved | not_eligible | disqualified (第二十六条) | no_entitlement | "
+        "once_per_unit (一次性) | items_claimed_elsewhere (第二十五条)"
     )
+    message_zh: str
+    message_en: str
 
 
 class WarningOut(BaseModel):
-    rule: str
+    rule: str = Field(
+        description="quota | pro-rata | pool-exhausted | fund-exhausted | nothing-approved"
+    )
     article: str
     message_zh: str
     message_en: str
-    limit: int
-    count: int
+    limit: int | str | None = None
+    count: int | None = None
+    ratio: str | None = None
+
+
+class FundOut(BaseModel):
+    article: str
+    total: str = Field(description="第三条专项资金总额 / the special fund")
+    allocated_elsewhere: str
+    left: str = Field(description="本次分配后剩余 / what is left after this allocation")
 
 
 class AllocationOut(BaseModel):
     round_id: int
     program_id: str
-    run: int = Field(description="第几次分配；内容不变时重复分配返回同一次 / the recorded run")
-    allocated_at: str
+    run: int | None = Field(
+        description="第几次分配；内容不变时重复分配返回同一次；null：未记录 / the recorded run "
+        "(null: nothing was recorded)"
+    )
+    allocated_at: str | None
+    closed: bool
     pool: str | None = Field(description="项目奖补总额 / the program pool, null if none")
     allocated_in_other_rounds: str | None
     available: str | None
+    pool_left: str | None = Field(description="本次分配后项目剩余 / the pool left after it")
     total_entitlement: str
     total: str
     allocations: list[AllocationLineOut]
@@ -93,7 +120,9 @@ class AllocationOut(BaseModel):
 
 
 class AllocationResult(AllocationOut):
+    fund: FundOut | None
     excluded: list[ExcludedOut]
+    items_checked: int = Field(description="账本核对的申领项数 / ledger claims checked")
 
 
 class RoundOut(BaseModel):
@@ -102,12 +131,14 @@ class RoundOut(BaseModel):
     name: str
     overrides: dict[str, Any]
     created_at: str
+    received_at: str
+    closed_at: str | None
     applications: int
     allocation: AllocationOut | None
 
 
 def _tier_problem(program: Program, overrides: RoundOverrides) -> str | None:
-    tiered = program.award.kind == "tier"
+    tiered = isinstance(program.plan.base, Tiers)
     if tiered and not overrides.tier_amounts:
         return (
             f"{program.id} 的各等次金额须在开设轮次时确定 / "
@@ -115,13 +146,26 @@ def _tier_problem(program: Program, overrides: RoundOverrides) -> str | None:
         )
     if not tiered and overrides.tier_amounts is not None:
         return f"{program.id} 不分等次 / {program.id} has no tiers"
+    pool = program.parameters.get("pool")
+    above = [
+        tier
+        for tier, amount in sorted((overrides.tier_amounts or {}).items())
+        if pool is not None and amount > pool.value
+    ]
+    if above and pool is not None:
+        return (
+            f"等次{above}的金额超过本项目奖补总额{fmt(pool.value)}元（{pool.article}） / "
+            f"the amount of tier(s) {above} exceeds the program pool {fmt(pool.value)} "
+            f"({pool.article})"
+        )
     return None
 
 
 def _stored_overrides(program: Program, overrides: RoundOverrides) -> dict[str, Any]:
     if overrides.tier_amounts is None:
         return {}
-    name = program.award.tiers or "tier_amounts"
+    base = program.plan.base
+    name = base.param if isinstance(base, Tiers) else "tier_amounts"
     return {name: {str(k): fmt(v) for k, v in sorted(overrides.tier_amounts.items())}}
 
 
@@ -161,7 +205,9 @@ def _round(rt: Runtime, round_id: int) -> dict[str, Any]:
         422: {"description": "请求有误"},
     },
 )
-async def create_round(request: Request, rt: RuntimeDep) -> JSONResponse:
+async def create_round(
+    request: Request, rt: RuntimeDep, reviewer: Reviewer, clock: ClockDep
+) -> JSONResponse:
     body = validate_body(RoundCreate, await read_json(request, rt.settings.max_body_bytes))
     program = rt.program(body.program_id)
     problem = _tier_problem(program, body.overrides)
@@ -179,7 +225,8 @@ async def create_round(request: Request, rt: RuntimeDep) -> JSONResponse:
     overrides = _stored_overrides(program, body.overrides)
 
     def work() -> dict[str, Any]:
-        round_ = repo.create(rt.db, program, body.name, overrides)
+        actor = Actor(reviewer.key_id, reviewer.name)
+        round_ = repo.create(rt.db, program, body.name, overrides, actor, clock())
         assert round_.id is not None
         return _round(rt, round_.id)
 
@@ -192,7 +239,7 @@ async def create_round(request: Request, rt: RuntimeDep) -> JSONResponse:
     summary="轮次及其当前分配 / A round and its current allocation",
     responses={404: {"description": "未知轮次 / unknown round"}},
 )
-def get_round(round_id: RoundId, rt: RuntimeDep) -> JSONResponse:
+def get_round(round_id: RoundId, rt: RuntimeDep, _: Reviewer) -> JSONResponse:
     return JSONResponse(_round(rt, round_id))
 
 
@@ -208,13 +255,43 @@ def get_round(round_id: RoundId, rt: RuntimeDep) -> JSONResponse:
         "the applications beyond it in submission order (the reviewers choose whom to withdraw); "
         "a soft quota warns. The program pool is shared pro rata to entitlement, each share "
         "rounded down to the fen, the leftover fen going one each to the largest remainders "
-        "(ties: earlier submitted_at, then lower id). Allocating again with nothing changed "
-        "returns the same recorded run."
+        "(ties: earlier received_at, then lower id). Each claimed item (patent, loan, contract) "
+        "is paid once across the program: to the application whose allocation already pays "
+        "it, else to the earliest approved, eligible claim; 一次性 programs pay each "
+        "organisation once; all ipa2022 programs together stay within 第三条's fund. "
+        "Allocating again with nothing changed returns the same recorded run; a closed round "
+        "is a 409."
     ),
     responses={
         404: {"description": "未知轮次 / unknown round"},
-        409: {"description": "超出硬性名额 / a hard quota is exceeded"},
+        409: {"description": "超出硬性名额，或轮次已结项 / a hard quota is exceeded, or closed"},
     },
 )
-def allocate_round(round_id: RoundId, rt: RuntimeDep) -> JSONResponse:
-    return JSONResponse(repo.allocate(rt.db, rt.program, round_id))
+def allocate_round(
+    round_id: RoundId, rt: RuntimeDep, reviewer: Reviewer, clock: ClockDep
+) -> JSONResponse:
+    def siblings(program: Program) -> list[str]:
+        return sorted(p.id for p in rt.book.programs.values() if p.policy == program.policy)
+
+    actor = Actor(reviewer.key_id, reviewer.name)
+    return JSONResponse(repo.allocate(rt.db, rt.program, siblings, round_id, actor, clock()))
+
+
+@router.post(
+    "/{round_id}/closure",
+    response_model=RoundOut,
+    summary="结项：本轮资金已拨付 / Close the round: its funds are disbursed",
+    description=(
+        "结项后不能再分配（409），其分配金额继续计入项目总额与专项资金。 / A closed round can "
+        "no longer be allocated (409); its amounts keep counting against the pool and the fund."
+    ),
+    responses={
+        404: {"description": "未知轮次 / unknown round"},
+        409: {"description": "已结项或尚未分配 / already closed, or never allocated"},
+    },
+)
+def close_round(
+    round_id: RoundId, rt: RuntimeDep, reviewer: Reviewer, clock: ClockDep
+) -> JSONResponse:
+    repo.close(rt.db, round_id, Actor(reviewer.key_id, reviewer.name), clock())
+    return JSONResponse(_round(rt, round_id))

@@ -8,12 +8,16 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
+from service.auditlog import Actor, append
 from service.auth.roles import ALL_APPLICANTS, Principal, Role
-from service.db.models import ApiKey, as_utc, utcnow
+from service.clock import shanghai
+from service.db import locks
+from service.db.models import ApiKey, utcnow
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.schemas.identifiers import validate_uscc
 
@@ -44,6 +48,17 @@ class AlreadyRevoked(Conflict):
         super().__init__(f"API密钥 {key_id} 已被吊销", f"API key {key_id} was already revoked")
 
 
+class LastAdmin(Conflict):
+    code = "last_admin"
+
+    def __init__(self, key_id: int) -> None:
+        super().__init__(
+            f"API密钥 {key_id} 是最后一个有效的管理员密钥，不能吊销（请先新建一个管理员密钥）",
+            f"API key {key_id} is the last active admin key and cannot be revoked "
+            "(create another admin key first)",
+        )
+
+
 def _uscc_problem(uscc: str) -> str | None:
     try:
         validate_uscc(uscc)
@@ -68,7 +83,9 @@ def _problems(req: KeyRequest) -> list[tuple[str, str]]:
     ]
 
 
-def create(session: Session, req: KeyRequest) -> tuple[ApiKey, str]:
+def create(
+    session: Session, req: KeyRequest, actor: Actor | None = None, now: datetime | None = None
+) -> tuple[ApiKey, str]:
     """Store a new key; returns the row and the key itself (shown this once, never stored)."""
     problems = _problems(req)
     if problems:
@@ -86,22 +103,57 @@ def create(session: Session, req: KeyRequest) -> tuple[ApiKey, str]:
         role=req.role.value,
         applicants=sorted(set(req.applicants)),
         created_by=req.created_by,
+        created_at=now or utcnow(),
     )
     session.add(row)
     session.flush()
+    append(
+        session,
+        actor or Actor(None, req.created_by),
+        "api_key.create",
+        "api_key",
+        row.id,
+        {"name": row.name, "role": row.role, "applicants": row.applicants, "prefix": row.prefix},
+        row.created_at,
+    )
     return row, key
 
 
-def revoke(session: Session, key_id: int, revoked_by: str) -> ApiKey:
+def revoke(
+    session: Session,
+    key_id: int,
+    revoked_by: str,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> ApiKey:
+    """Revoke a key; the last active admin key stays (nobody could manage keys after it)."""
+    locks.hold(session, "api_keys:admins")
     row = session.get(ApiKey, key_id, with_for_update=True)
     if row is None:
         raise NotFound("API密钥", "API key", key_id)
     if row.revoked_at is not None:
         raise AlreadyRevoked(key_id)
-    row.revoked_at = utcnow()
+    if row.role == Role.admin.value:
+        admins = session.exec(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.role == Role.admin.value, col(ApiKey.revoked_at).is_(None))
+        ).one()
+        if int(admins) <= 1:
+            raise LastAdmin(key_id)
+    row.revoked_at = now or utcnow()
     row.revoked_by = revoked_by
     session.add(row)
     session.flush()
+    append(
+        session,
+        actor or Actor(None, revoked_by),
+        "api_key.revoke",
+        "api_key",
+        row.id,
+        {"name": row.name, "role": row.role},
+        row.revoked_at,
+    )
     return row
 
 
@@ -128,8 +180,9 @@ def view(row: ApiKey) -> dict[str, Any]:
         "role": row.role,
         "applicants": row.applicants,
         "created_by": row.created_by,
-        "created_at": as_utc(row.created_at).isoformat(),
+        "created_at": shanghai(row.created_at),
+        "received_at": shanghai(row.created_at),
         "active": row.revoked_at is None,
-        "revoked_at": None if row.revoked_at is None else as_utc(row.revoked_at).isoformat(),
+        "revoked_at": shanghai(row.revoked_at),
         "revoked_by": row.revoked_by,
     }

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from service.auditlog import Actor, append
 from service.db.models import Disqualification, utcnow
 from service.db.session import Database
 from service.errors import Conflict, NotFound
@@ -61,32 +62,69 @@ def is_disqualified(session: Session, uscc: str) -> bool:
 
 
 def add(
-    session: Session, uscc: str, reason: str, decided_on: date, added_by: str
+    session: Session,
+    uscc: str,
+    reason: str,
+    decided_on: date,
+    added_by: str,
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> Disqualification:
     existing = active_entry(session, uscc)
     if existing is not None:
         raise AlreadyDisqualified(uscc, existing.id)
-    entry = Disqualification(uscc=uscc, reason=reason, decided_on=decided_on, added_by=added_by)
+    entry = Disqualification(
+        uscc=uscc,
+        reason=reason,
+        decided_on=decided_on,
+        added_by=added_by,
+        added_at=now or utcnow(),
+    )
     try:
         with session.begin_nested():  # a concurrent add of the same USCC: the index decides
             session.add(entry)
             session.flush()
     except IntegrityError as exc:
         raise AlreadyDisqualified(uscc, None) from exc
+    append(
+        session,
+        actor or Actor(None, added_by),
+        "disqualification.add",
+        "disqualification",
+        entry.id,
+        {"uscc": uscc, "reason": reason, "decided_on": decided_on.isoformat()},
+        entry.added_at,
+    )
     return entry
 
 
-def remove(session: Session, entry_id: int, removed_by: str, reason: str) -> Disqualification:
+def remove(
+    session: Session,
+    entry_id: int,
+    removed_by: str,
+    reason: str,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> Disqualification:
     entry = session.get(Disqualification, entry_id, with_for_update=True)
     if entry is None:
         raise NotFound("名单条目", "disqualification entry", entry_id)
     if entry.removed_at is not None:
         raise AlreadyRemoved(entry_id)
-    entry.removed_at = utcnow()
+    entry.removed_at = now or utcnow()
     entry.removed_by = removed_by
     entry.removal_reason = reason
     session.add(entry)
     session.flush()
+    append(
+        session,
+        actor or Actor(None, removed_by),
+        "disqualification.remove",
+        "disqualification",
+        entry.id,
+        {"uscc": entry.uscc, "reason": reason},
+        entry.removed_at,
+    )
     return entry
 
 
@@ -107,13 +145,12 @@ def seed(db: Database, usccs: Iterable[str], source: str, today: datetime | None
                 select(Disqualification.id).where(Disqualification.uscc == uscc)
             ).first():
                 continue
-            session.add(
-                Disqualification(
-                    uscc=uscc,
-                    reason=f"listed in {source} (DISQUALIFIED_FILE)",
-                    decided_on=decided_on,
-                    added_by=f"seed:{source}",
-                )
+            add(
+                session,
+                uscc,
+                f"listed in {source} (DISQUALIFIED_FILE)",
+                decided_on,
+                f"seed:{source}",
             )
             added += 1
     return added

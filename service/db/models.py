@@ -47,6 +47,9 @@ class Round(SQLModel, table=True):
     name: str = Field(sa_type=sa.String(200))
     overrides: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+    # Closed once its funds are disbursed: never allocated again; its amounts keep counting.
+    closed_at: datetime | None = Field(default=None, sa_type=TZ)
+    closed_by: int | None = Field(default=None, foreign_key="api_keys.id")
 
 
 class Application(SQLModel, table=True):
@@ -75,11 +78,10 @@ class Application(SQLModel, table=True):
     once_key: str | None = Field(default=None, sa_type=sa.String(100))
     submitted_at: datetime = Field(sa_type=TZ)  # the application's own submitted_at
     received_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
-    # The reviewer's decision (择优遴选 is theirs, not the service's): None until reviewed.
-    approved: bool | None = Field(default=None)
-    reviewed_by: str | None = Field(default=None, sa_type=sa.String(200))
-    reviewed_at: datetime | None = Field(default=None, sa_type=TZ)
-    review_note: str | None = Field(default=None, sa_type=sa.Text)
+    # portal: sent by a portal, received_at is the server's clock; paper: a paper application
+    # entered by a reviewer (代录), received_at is the date the bureau received it on paper.
+    channel: str = Field(default="portal", sa_type=sa.String(10))
+    entered_at: datetime | None = Field(default=None, sa_type=TZ)  # server clock (paper entries)
 
 
 class Evaluation(SQLModel, table=True):
@@ -95,6 +97,9 @@ class Evaluation(SQLModel, table=True):
     award_fen: int | None = Field(default=None, sa_type=sa.BigInteger)  # None: set per round
     reasons: list[dict[str, Any]] = Field(sa_type=sa.JSON)
     result: dict[str, Any] = Field(sa_type=sa.JSON)  # the full calculate response
+    # Eligible on the application's own merits, before the claims ledger and 一次性 (None: an
+    # evaluation stored before the ledger, same as ``eligible``).
+    eligible_on_own: bool | None = Field(default=None)
     evaluated_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
 
 
@@ -126,6 +131,9 @@ class AllocationLine(SQLModel, table=True):
     evaluation_id: int = Field(foreign_key="evaluations.id")
     entitlement_fen: int = Field(sa_type=sa.BigInteger)
     amount_fen: int = Field(sa_type=sa.BigInteger)
+    # The claimed items (ledger keys, one per line) this line pays: each is paid once across the
+    # program. Plain text, not JSON: a round's lines are read in 10,000s.
+    items: str = Field(default="", sa_type=sa.Text)
 
 
 class Disqualification(SQLModel, table=True):
@@ -194,3 +202,61 @@ class StageReport(SQLModel, table=True):
     result: dict[str, Any] = Field(sa_type=sa.JSON)  # the evaluation, as the API returns it
     submitted_by: int | None = Field(default=None, foreign_key="api_keys.id")
     received_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+
+
+class Approval(SQLModel, table=True):
+    """The reviewers' decisions on an application, appended (approve, withdraw, with a note);
+    the latest stands. Who decided is the authenticated key, never the request body."""
+
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    approved: bool
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    by_key: int | None = Field(default=None, foreign_key="api_keys.id")  # None: before keys
+    by_name: str = Field(sa_type=sa.String(200))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=TZ)
+
+
+class ClaimRow(SQLModel, table=True):
+    """The claims ledger: every item a stored application claims (a patent for 第十九条, a loan
+    for 第二十条, a contract for 第二十二条), keyed as its rule file's ``claim_key`` says. An item
+    is paid once across the program: see service.ledger."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        sa.Index("ix_claims_program_id_item_key", "program_id", "item_key"),
+        sa.UniqueConstraint("application_id", "item_list", "item_index"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: str = Field(sa_type=sa.String(100))
+    item_list: str = Field(sa_type=sa.String(50))  # transactions | loans | contracts
+    item_index: int
+    item_key: str = Field(sa_type=sa.String(300))
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    applicant_uscc: str = Field(sa_type=sa.String(18))
+    received_at: datetime = Field(sa_type=TZ)  # the application's
+    # The item meets its own conditions (and is not a duplicate inside its application).
+    meets_conditions: bool
+    counted: bool  # counted in the application's latest evaluation (after the ledger)
+
+
+class AuditEntry(SQLModel, table=True):
+    """The audit log: every change to applications, approvals, rounds, allocations, the
+    第二十六条 list and API keys, appended; each row holds the previous row's hash (see
+    service.auditlog), so a rewritten row breaks the chain."""
+
+    __tablename__ = "audit_log"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_type=TZ)
+    actor_key: int | None = Field(default=None)
+    actor_name: str = Field(sa_type=sa.String(200))
+    action: str = Field(sa_type=sa.String(50))
+    entity: str = Field(sa_type=sa.String(50))
+    entity_id: str = Field(sa_type=sa.String(50))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    prev_hash: str = Field(sa_type=sa.String(64))
+    hash: str = Field(sa_type=sa.String(64))

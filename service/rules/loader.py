@@ -244,6 +244,8 @@ def _load_edition(
     once = None
     acceptance = None
     targets: list[ProgramTarget] = []
+    once_unit = None
+    cross_claim = None
     for src in sources:
         for index, cspec in enumerate(src.spec.conditions):
             if _applies(cspec, edition):
@@ -254,6 +256,8 @@ def _load_edition(
         once = src.spec.once_per_applicant or once
         acceptance = src.spec.acceptance or acceptance
         targets.extend(_targets(src, edition))
+        once_unit = src.spec.once_per_unit or once_unit
+        cross_claim = src.spec.claimed_by_another_applicant or cross_claim
     _unique_ids(main, conditions, groups)
     requirements = tuple(
         r for r in spec.requirements if r.editions is None or edition.guide_year in r.editions
@@ -288,6 +292,8 @@ def _load_edition(
         plan=plan,
         targets=tuple(targets),
         acceptance=acceptance,
+        once_per_unit=once_unit,
+        claimed_by_another_applicant=cross_claim,
     )
     _check_quota(main, program)
     _check_targets(main, program)
@@ -379,6 +385,17 @@ def _item_group(
         raise RuleFileError(
             src.label, line_of(src.raw, loc), "distinct_by needs a 'duplicate' statement"
         )
+    for name in gspec.claim_key or ():
+        if name not in item_scope.fields:
+            raise RuleFileError(
+                src.label,
+                line_of(src.raw, (*loc, "claim_key")),
+                f"items of '{gspec.list_name}' have no field '{name}'",
+            )
+    if gspec.claim_key is not None and gspec.claimed_before is None:
+        raise RuleFileError(
+            src.label, line_of(src.raw, loc), "claim_key needs a 'claimed_before' statement"
+        )
     compiler = Compiler(scope, params, item=item_scope, enums=enums)
     conditions = tuple(
         _condition(compiler, src, (*loc, "conditions", index), cspec, edition)
@@ -393,6 +410,8 @@ def _item_group(
         gspec.duplicate,
         gspec.at_least_one,
         conditions,
+        tuple(gspec.claim_key) if gspec.claim_key is not None else None,
+        gspec.claimed_before,
     )
 
 

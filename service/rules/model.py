@@ -45,6 +45,10 @@ class ItemGroupSpec(Strict):
     on_fail: Literal["exclude_item", "reject_application"] = "exclude_item"
     distinct_by: str | None = None
     duplicate: Statement | None = None
+    # The claims ledger (第二十五条 实绩实奖): the item fields that name the item across stored
+    # applications (a patent, a loan, a contract), and what an item claimed before says.
+    claim_key: list[str] | None = None
+    claimed_before: Statement | None = None
     at_least_one: Statement | None = None
     conditions: list[ConditionSpec] = Field(default_factory=list)
 
@@ -156,6 +160,10 @@ class IncludeSpec(Strict):
     once_per_applicant: Statement | None = None
     targets: list[TargetSpec] = Field(default_factory=list)
     acceptance: AcceptanceTimingSpec | None = None
+    # 一次性予以每家: one award per organisation per program, across all rounds.
+    once_per_unit: Statement | None = None
+    # The same item claimed by another organisation: a warning for reviewers (第二十六条).
+    claimed_by_another_applicant: Statement | None = None
 
 
 class RuleFileSpec(IncludeSpec):

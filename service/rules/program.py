@@ -93,6 +93,8 @@ class ItemGroup:
     duplicate: Statement | None
     at_least_one: Statement | None
     conditions: tuple[Condition, ...]
+    claim_key: tuple[str, ...] | None = None  # the claims ledger (service.ledger)
+    claimed_before: Statement | None = None
 
     @property
     def facts(self) -> list[Ref]:
@@ -138,6 +140,8 @@ class Program:
     disbursement: DisbursementSpec | None = None
     suggestions: tuple[SuggestionSpec, ...] = ()
     once_per_applicant: Statement | None = None
+    once_per_unit: Statement | None = None
+    claimed_by_another_applicant: Statement | None = None
     requirements: tuple[RequirementSpec, ...] = ()
     targets: tuple[ProgramTarget, ...] = ()
     acceptance: AcceptanceTimingSpec | None = None
