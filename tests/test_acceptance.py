@@ -11,10 +11,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from service.api.openapi import examples
 from service.rules.loader import RuleFileError, load_rules
 from tests.casefiles import build_body
 from tests.conftest import RULES
+from tests.examples import examples
 
 CASES = yaml.safe_load(
     (Path(__file__).parent / "performance" / "acceptance.yaml").read_text(encoding="utf-8")
@@ -113,7 +113,7 @@ def test_an_unreadable_rule_file_target_stops_start_up(
     tmp_path: Path, new: str, message: str
 ) -> None:
     rules = tmp_path / "rules"
-    shutil.copytree(RULES / "stcsm", rules / "stcsm")
+    shutil.copytree(RULES, rules)  # the stcsm forms build on rules/_forms.yaml
     path = rules / "stcsm" / "concept-verification.yaml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("values: {2023: ≥50项}", f"values: {{2023: {new}}}"), "utf-8")

@@ -13,11 +13,11 @@ import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.api.openapi import examples
 from service.auth.roles import Role
 from tests.authsupport import make_key
 from tests.casefiles import build_body
 from tests.dbsupport import uscc
+from tests.examples import examples
 
 CASES = yaml.safe_load(
     (Path(__file__).parent / "performance" / "reports.yaml").read_text(encoding="utf-8")
