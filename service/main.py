@@ -13,7 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.api import admin, applications, audit, health, keys, problems, programs, rounds
+from service.api import admin, applications, audit, health, keys, match, problems, programs, rounds
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(health.router)
     app.include_router(programs.router)
+    app.include_router(match.router)
     app.include_router(applications.router)
     app.include_router(rounds.router)
     app.include_router(admin.router)

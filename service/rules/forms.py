@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from service.rules.errors import RuleFileError
@@ -66,6 +66,43 @@ class FormBook:
     enums: dict[str, EnumSpec]
     headers: dict[str, str] = field(default_factory=dict)  # audit header -> field path
     choice_labels: dict[str, str] = field(default_factory=dict)  # zh label or alias -> value
+    # (model name, field name) -> the field's labels, and an enum field's values with theirs:
+    # what /v1/match says a missing fact is, and what a 422 says a field allows.
+    labels: dict[tuple[str, str], FieldLabel] = field(default_factory=dict)
+
+    def label(self, model: type[BaseModel], path: str) -> FieldLabel | None:
+        """The labels of a dotted field path of ``model`` (``applicant.entity_type``,
+        ``transactions.contract_date`` for a field of a list's items)."""
+        current: Any = model
+        found: FieldLabel | None = None
+        for part in path.split("."):
+            if not (isinstance(current, type) and issubclass(current, BaseModel)):
+                return None
+            owner = next((c for c in current.__mro__ if (c.__name__, part) in self.labels), None)
+            if owner is None:
+                return None
+            found = self.labels[(owner.__name__, part)]
+            current = _inner_model(current.model_fields[part].annotation)
+        return found
+
+
+@dataclass(frozen=True)
+class FieldLabel:
+    zh: str
+    en: str
+    article: str | None = None
+    choices: dict[Any, tuple[str, str]] | None = None  # enum value -> (zh, en)
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model a field holds (itself, in a list, or optional), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None
 
 
 @dataclass
@@ -143,7 +180,7 @@ def load_forms(root: Path) -> FormBook:
         forms[form_id] = form
     for name in decls:  # models no form uses are still checked
         builder.model(name)
-    book = FormBook(forms, builder.models, enums)
+    book = FormBook(forms, builder.models, enums, labels=builder.labels)
     _labels(book, builder, decls)
     return book
 
@@ -153,6 +190,7 @@ class _Builder:
         self.decls = decls
         self.enums = enums
         self.models: dict[str, type[Application]] = {}
+        self.labels: dict[tuple[str, str], FieldLabel] = {}
         self._building: list[str] = []
 
     def model(self, name: str) -> type[Application]:
@@ -186,6 +224,9 @@ class _Builder:
                     f"field '{fname}' is already in '{decl.spec.extends}'",
                 )
             fields[fname] = self._field(decl, fname, fdecl)
+            self.labels[(name, fname)] = FieldLabel(
+                fdecl.zh, fdecl.en, fdecl.article, self._choices(fdecl)
+            )
         doc = None
         if decl.spec.zh is not None:
             doc = decl.spec.zh if decl.spec.en is None else f"{decl.spec.zh} / {decl.spec.en}"
@@ -260,6 +301,12 @@ class _Builder:
         if kind == "list":
             return annotation, Field(default_factory=list, **constraints, **extra)
         return annotation | None, Field(default=None, **constraints, **extra)
+
+    def _choices(self, f: FieldDecl) -> dict[Any, tuple[str, str]] | None:
+        if f.type != "enum":
+            return None
+        values = f.values if f.values is not None else self.enums[f.enum or ""].values
+        return {value: (labels.zh, labels.en) for value, labels in values.items()}
 
     def _inner(self, decl: _Decl, fname: str, name: str) -> type[Application]:
         if name in self._building:
