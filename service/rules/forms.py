@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from weakref import WeakKeyDictionary
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError, create_model
@@ -66,24 +67,30 @@ class FormBook:
     enums: dict[str, EnumSpec]
     headers: dict[str, str] = field(default_factory=dict)  # audit header -> field path
     choice_labels: dict[str, str] = field(default_factory=dict)  # zh label or alias -> value
-    # (model name, field name) -> the field's labels, and an enum field's values with theirs:
-    # what /v1/match says a missing fact is, and what a 422 says a field allows.
-    labels: dict[tuple[str, str], FieldLabel] = field(default_factory=dict)
 
     def label(self, model: type[BaseModel], path: str) -> FieldLabel | None:
-        """The labels of a dotted field path of ``model`` (``applicant.entity_type``,
-        ``transactions.contract_date`` for a field of a list's items)."""
-        current: Any = model
-        found: FieldLabel | None = None
-        for part in path.split("."):
-            if not (isinstance(current, type) and issubclass(current, BaseModel)):
-                return None
-            owner = next((c for c in current.__mro__ if (c.__name__, part) in self.labels), None)
-            if owner is None:
-                return None
-            found = self.labels[(owner.__name__, part)]
-            current = _inner_model(current.model_fields[part].annotation)
-        return found
+        return field_label(model, path)
+
+
+# model -> its own fields' labels, recorded as each model is built: what /v1/match says a
+# missing fact is, what a verdict line calls the items, and what a 422 says a field allows.
+_LABELS: WeakKeyDictionary[type[BaseModel], dict[str, FieldLabel]] = WeakKeyDictionary()
+
+
+def field_label(model: type[BaseModel], path: str) -> FieldLabel | None:
+    """The labels of a dotted field path of a form model (``applicant.entity_type``,
+    ``transactions.contract_date`` for a field of a list's items)."""
+    current: Any = model
+    found: FieldLabel | None = None
+    for part in path.split("."):
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        owner = next((c for c in current.__mro__ if part in _LABELS.get(c, {})), None)
+        if owner is None:
+            return None
+        found = _LABELS[owner][part]
+        current = _inner_model(current.model_fields[part].annotation)
+    return found
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def load_forms(root: Path) -> FormBook:
         forms[form_id] = form
     for name in decls:  # models no form uses are still checked
         builder.model(name)
-    book = FormBook(forms, builder.models, enums, labels=builder.labels)
+    book = FormBook(forms, builder.models, enums)
     _labels(book, builder, decls)
     return book
 
@@ -190,7 +197,7 @@ class _Builder:
         self.decls = decls
         self.enums = enums
         self.models: dict[str, type[Application]] = {}
-        self.labels: dict[tuple[str, str], FieldLabel] = {}
+        self.labels: dict[str, dict[str, FieldLabel]] = {}
         self._building: list[str] = []
 
     def model(self, name: str) -> type[Application]:
@@ -224,7 +231,7 @@ class _Builder:
                     f"field '{fname}' is already in '{decl.spec.extends}'",
                 )
             fields[fname] = self._field(decl, fname, fdecl)
-            self.labels[(name, fname)] = FieldLabel(
+            self.labels.setdefault(name, {})[fname] = FieldLabel(
                 fdecl.zh, fdecl.en, fdecl.article, self._choices(fdecl)
             )
         doc = None
@@ -235,6 +242,7 @@ class _Builder:
         )
         self._building.pop()
         self.models[name] = model
+        _LABELS[model] = self.labels.get(name, {})
         return model  # type: ignore[no-any-return]
 
     def _fail(self, decl: _Decl, fname: str, key: str | None, message: str) -> RuleFileError:
