@@ -84,7 +84,7 @@ def _partials(rt: Runtime, query: MatchRequest) -> dict[str, BaseModel]:
         try:
             out[form_id] = partial_model(form).model_validate(body)
         except ValidationError as exc:
-            for item in error_detail(exc, ()):
+            for item in error_detail(exc, (), partial_model(form)):
                 where = () if item["loc"][:1] == ["applicant"] else ("facts",)
                 item["loc"] = ["body", *where, *item["loc"]]
                 item["path"] = ".".join((*where, item["path"]))
@@ -111,6 +111,8 @@ def _unknown(
                     "path": path_of((*loc, key)),
                     "type": "extra_forbidden",
                     "msg": "没有这个字段 / Extra inputs are not permitted",
+                    "message_zh": "没有这个字段（所有申报表均无此字段）",
+                    "message_en": "No such field (no program's form has it)",
                 }
             )
         elif known[path] and isinstance(value, list):

@@ -13,11 +13,14 @@ from starlette.exceptions import HTTPException
 
 from service.errors import PROBLEM_JSON, HttpProblem, InvalidRequest, ServiceError
 from service.schemas.body import path_of
+from service.schemas.messages import fill_messages, with_messages
 
 log = logging.getLogger("service")
 
 
 def problem_response(exc: ServiceError, instance: str) -> JSONResponse:
+    if isinstance(exc, InvalidRequest):
+        fill_messages(exc.extra.get("detail") or [])
     body = {**exc.body(), "instance": instance}
     return JSONResponse(
         body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers()
@@ -42,6 +45,7 @@ def install(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
+        with_messages(detail, list(exc.errors()), None)
         return problem_response(InvalidRequest(detail), request.url.path)
 
     @app.exception_handler(HTTPException)

@@ -77,6 +77,15 @@ class FormBook:
 _LABELS: WeakKeyDictionary[type[BaseModel], dict[str, FieldLabel]] = WeakKeyDictionary()
 
 
+def share_labels(source: type[BaseModel], target: type[BaseModel]) -> None:
+    """A model derived from a form model (the partial forms of /v1/match) reads its labels."""
+    for cls in source.__mro__:
+        if cls in _LABELS:
+            _LABELS.setdefault(target, {}).update(
+                {k: v for k, v in _LABELS[cls].items() if k not in _LABELS.get(target, {})}
+            )
+
+
 def field_label(model: type[BaseModel], path: str) -> FieldLabel | None:
     """The labels of a dotted field path of a form model (``applicant.entity_type``,
     ``transactions.contract_date`` for a field of a list's items)."""

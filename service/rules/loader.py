@@ -25,6 +25,8 @@ from service.rules.params import Parameter, build_parameter
 from service.rules.program import Condition, ItemGroup, Program
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
 from service.schemas.forms import Application
+from service.schemas.messages import register_owners
+from service.schemas.partial import field_paths
 
 # Facts the service supplies beside the request (see service/engine/facts.py).
 CONTEXT_FIELDS = {"context.disqualified": FieldSpec("bool")}
@@ -78,7 +80,18 @@ def load_rules(root: Path) -> RuleBook:
     if not programs:
         raise RuleFileError(root, 0, "no rule files found")
     examples = load_examples(root, programs)
+    _register_owners(forms, programs)
     return RuleBook(programs, rules_version(root), root, forms, examples)
+
+
+def _register_owners(forms: FormBook, programs: dict[str, Program]) -> None:
+    """Which forms (and their programs) have each field: what a 422 for an unknown field says."""
+    owners: dict[str, list[tuple[str, list[str]]]] = {}
+    for form_id, form in forms.forms.items():
+        users = [p.id for p in programs.values() if p.form_name == form_id]
+        for path in field_paths(form):
+            owners.setdefault(path, []).append((form_id, users))
+    register_owners(dict(forms.forms), owners)
 
 
 def _label(root: Path, path: Path) -> str:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from service.errors import BodyTooLarge, InvalidRequest
+from service.schemas.messages import with_messages
 from service.schemas.types import ExponentNumber, NonFiniteNumber
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,6 +40,8 @@ def decode_json(raw: bytes, limit: int) -> Any:
                     "path": "",
                     "type": "json_invalid",
                     "msg": f"请求体不是有效的 JSON / the body is not valid JSON{where}",
+                    "message_zh": "请求体不是有效的 JSON",
+                    "message_en": f"The body is not valid JSON{where}",
                 }
             ]
         ) from exc
@@ -54,18 +57,22 @@ def path_of(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return out
 
 
-def error_detail(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
+def error_detail(
+    exc: ValidationError,
+    prefix: tuple[str, ...] = ("body",),
+    model: type[BaseModel] | None = None,
+) -> list[dict[str, Any]]:
     detail = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = tuple(err["loc"])
         detail.append(
             {"loc": [*prefix, *loc], "path": path_of(loc), "type": err["type"], "msg": err["msg"]}
         )
-    return detail
+    return with_messages(detail, exc.errors(include_url=False), model)
 
 
 def validate_body(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(error_detail(exc)) from exc
+        raise InvalidRequest(error_detail(exc, model=model)) from exc

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from service.rules.forms import share_labels
+
 
 def _strip_none(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, types.UnionType):
@@ -45,12 +47,14 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
         if constraints:
             new = Annotated[new, *constraints]
         fields[name] = (typing.Optional[new], Field(default=None, description=info.description))  # noqa: UP045
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    partial: type[BaseModel] = create_model(  # type: ignore[call-overload]
         f"{model.__name__}Partial",
         __config__=ConfigDict(extra="ignore"),
         __module__=__name__,
         **fields,
     )
+    share_labels(model, partial)
+    return partial
 
 
 def field_paths(model: type[BaseModel], prefix: str = "") -> dict[str, bool]:
