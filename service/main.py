@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from service.api import admin, applications, audit, health, keys, match, problems, programs, rounds
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
-from service.api.openapi import build_openapi, operation_id
+from service.api.openapi import TAGS, build_openapi, operation_id
 from service.api.strict import reject_unknown_query
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings, get_settings
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        openapi_tags=TAGS,
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.runtime = runtime

@@ -299,6 +299,10 @@ class _Builder:
             annotation = self._inner(decl, fname, kind)
         constraints = {k: v for k, v in constraints.items() if v is not None}
         description = f.description or _description(f)
+        if kind == "enum":  # every value with its labels, as Swagger UI shows a field
+            values = f.values if f.values is not None else self.enums[f.enum or ""].values
+            listed = "；".join(f"{v} {lab.zh} / {lab.en}" for v, lab in values.items())
+            description += f"。取值 / values: {listed}"
         extra: dict[str, Any] = {"description": description}
         if f.examples is not None:
             extra["examples"] = f.examples
