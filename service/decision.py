@@ -49,6 +49,7 @@ class Decision:
     priority: list[Reason] = field(default_factory=list)
     disbursement: list[Tranche] | None = None
     suggestions: dict[str, Decimal] = field(default_factory=dict)
+    program: Program | None = None  # what the verdict line reads (its award, items and title)
 
 
 def _reason(
@@ -119,6 +120,7 @@ def decide(
         priority,
         tranches,
         suggestions(program, application, failed),
+        program=program,
     )
 
 

@@ -22,13 +22,14 @@ from service.api import (
     audit_log,
     health,
     keys,
+    match,
     problems,
     programs,
     rounds,
 )
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
-from service.api.openapi import build_openapi, operation_id, program_examples
+from service.api.openapi import TAGS, build_openapi, operation_id, program_examples
 from service.api.performance import router as performance_router
 from service.api.reports import router as reports_router
 from service.api.strict import reject_unknown_query
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        openapi_tags=TAGS,
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.runtime = runtime
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # /readyz evaluates it
     app.include_router(health.router)
     app.include_router(programs.router)
+    app.include_router(match.router)
     app.include_router(applications.router)
     app.include_router(rounds.router)
     app.include_router(admin.router)

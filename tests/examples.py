@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -11,6 +12,11 @@ from tests.conftest import RULES
 
 
 @cache
-def examples() -> dict[str, dict[str, Any]]:
-    """program id -> {"summary", "value"}."""
+def _loaded() -> dict[str, dict[str, Any]]:
     return program_examples(load_rules(RULES))
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """program id -> {"summary", "value"}: a fresh copy each call, so a test that edits an
+    example for its own case does not change it for the tests after it."""
+    return copy.deepcopy(_loaded())

@@ -223,6 +223,14 @@ OPS = [
             },
         ),
     ),
+    Op(
+        "POST",
+        "/v1/match",
+        everyone(200),
+        lambda w, c: w.as_(
+            c, "POST", "/v1/match", json={"applicant": {"entity_type": "university"}}
+        ),
+    ),
     # Applications: portals for their own applicants; reviewers read and decide.
     Op(
         "POST",

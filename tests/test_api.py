@@ -75,7 +75,7 @@ def test_unknown_program_is_404_in_both_languages(client: TestClient) -> None:
 def test_every_swagger_example_runs_as_it_is(client: TestClient, program_id: str) -> None:
     response = client.post(f"/v1/programs/{program_id}/calculate", json=_example(program_id))
     assert response.status_code == 200, response.text
-    assert response.json()["eligible"] is True
+    assert response.json()["eligible"] is True, response.json()["summary_en"]
 
 
 def _post_raw(client: TestClient, body: str) -> Any:

@@ -30,6 +30,13 @@ def test_case(client: TestClient, case: Case) -> None:
     if status != 200:
         return
 
+    # The verdict line comes first, in both languages.
+    assert list(result)[:2] == ["summary_zh", "summary_en"]
+    assert result["summary_zh"].startswith("符合条件" if result["eligible"] else "不符合条件")
+    assert result["summary_en"].startswith("Eligible" if result["eligible"] else "Not eligible")
+    for key in ("summary_zh", "summary_en"):
+        if key in expect:
+            assert result[key] == expect[key]
     if "eligible" in expect:
         assert result["eligible"] is expect["eligible"]
     assert result["rules_version"]
@@ -67,5 +74,8 @@ def test_case(client: TestClient, case: Case) -> None:
     # check answers the same question without the money.
     checked = client.post(f"/v1/programs/{case.program}/check", json=case.body).json()
     assert checked["eligible"] is result["eligible"]
+    assert list(checked)[:2] == ["summary_zh", "summary_en"]
+    if not result["eligible"]:
+        assert checked["summary_zh"] == result["summary_zh"]
     assert checked["reasons"] == result["reasons"]
     assert "award" not in checked and "disbursement" not in checked

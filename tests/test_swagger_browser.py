@@ -116,7 +116,9 @@ def test_a_reviewer_runs_the_art19_example_offline(service: Service, browser: We
             lambda _: operation.find_element(By.CSS_SELECTOR, "select.examples-select-element")
         )
     )
-    assert {o.get_attribute("value") for o in chooser.options} == programs  # one per program
+    # One passing example per program, and beside it a failing one (ineligible, with reasons).
+    offered = {o.get_attribute("value") for o in chooser.options}
+    assert offered == programs | {f"{p}-failing" for p in programs}
     chooser.select_by_value(PROGRAM)
     body = operation.find_element(By.CSS_SELECTOR, "textarea.body-param__text")
     wait.until(lambda _: json.loads(body.get_attribute("value") or "null") == example)

@@ -36,8 +36,18 @@ def program_examples(book: RuleBook) -> dict[str, dict[str, Any]]:
     return {pid: e.openapi() for pid, e in sorted(book.examples.items())}
 
 
+def with_failing_examples(book: RuleBook) -> dict[str, dict[str, Any]]:
+    """Each program's passing example, and beside it the failing one (``<id>-failing``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for pid, e in sorted(book.examples.items()):
+        out[pid] = e.openapi()
+        if e.failing is not None:
+            out[f"{pid}-failing"] = e.failing.openapi()
+    return out
+
+
 FILLERS["forms"] = forms_one_of
-FILLERS["examples"] = program_examples
+FILLERS["examples"] = with_failing_examples
 
 
 def _fill(node: Any, book: RuleBook) -> Any:
@@ -157,6 +167,34 @@ PROBLEMS = {
 }
 
 
+OPEN_NOTE = (
+    "\n\n开放接口，无需API密钥；匿名请求限流，带密钥（X-API-Key）不限流。 / Open: no API key "
+    "needed; anonymous calls are rate-limited, calls with a key (X-API-Key) are not."
+)
+# Swagger UI groups operations by tag: each tag's Chinese and English name and what it holds.
+TAGS = [
+    {
+        "name": "programs",
+        "description": "项目目录、资格审查与金额计算 / Programs: catalogue, check, calculate",
+    },
+    {
+        "name": "match",
+        "description": "可申报项目匹配（政策计算器） / Which programs an organisation can apply to",
+    },
+    {
+        "name": "applications",
+        "description": "申报的提交、评估与审批 / Stored applications, evaluations, approvals",
+    },
+    {"name": "rounds", "description": "评审轮次与资金分配 / Funding rounds and allocation"},
+    {"name": "audit", "description": "批量审计 / Batch audit of spreadsheets"},
+    {
+        "name": "admin",
+        "description": "管理：取消资格名单与API密钥 / Administration: disqualification list, API keys",
+    },
+    {"name": "health", "description": "运行状态 / Liveness and readiness"},
+]
+
+
 def _roles(dependant: Any) -> list[str] | None:
     """The roles a route's guard admits (service.auth.guard.require), or None if it is open."""
     for dep in dependant.dependencies:
@@ -173,7 +211,9 @@ def _document_access(operation: dict[str, Any], roles: list[str] | None) -> None
     responses = operation.setdefault("responses", {})
     if roles is None:
         if "security" in operation:  # open, rate-limited for anonymous callers; a key is optional
-            operation["security"] = [{}, *operation["security"]]
+            # No lock in Swagger UI: nothing is needed to call it (a key only lifts the limit).
+            del operation["security"]
+            operation["description"] = (operation.get("description", "") + OPEN_NOTE).strip()
             responses.setdefault("429", {"description": PROBLEMS["429"]})
         return
     operation["x-roles"] = roles

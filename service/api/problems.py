@@ -22,6 +22,7 @@ from service.errors import (
     ServiceError,
 )
 from service.schemas.body import path_of
+from service.schemas.messages import fill_messages, with_messages
 
 log = logging.getLogger("service")
 # nginx's "client closed request": nobody reads the answer, and it is no fault of the server's
@@ -30,6 +31,8 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 def problem_response(exc: ServiceError, instance: str) -> JSONResponse:
+    if isinstance(exc, InvalidRequest):
+        fill_messages(exc.extra.get("detail") or [])
     body = {**exc.body(), "instance": instance}
     return JSONResponse(
         body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers()
@@ -54,6 +57,7 @@ def install(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
+        with_messages(detail, list(exc.errors()), None)
         return problem_response(InvalidRequest(detail), request.url.path)
 
     @app.exception_handler(HTTPException)

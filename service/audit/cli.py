@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from service.audit.across import removed
+from service.audit.columns import ALIASES, AUDIT_FIELDS
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
 from service.audit.readers import UnreadableInput
 from service.audit.report import summary_json, write_all
@@ -64,10 +65,30 @@ def _tiers(text: str | None) -> dict[int, Decimal] | None:
     return out
 
 
+def _columns_help() -> str:
+    """The columns the audit understands (service/audit/columns.py), for --help."""
+    names: dict[str, list[str]] = {name: [] for name in AUDIT_FIELDS}
+    for alias, name in ALIASES.items():
+        names[name].append(alias)
+    lines = [
+        f"  {name:<15} {'、'.join(a for a in aliases if not a.isascii()) or '-'}"
+        for name, aliases in names.items()
+    ]
+    return (
+        "columns / 列名 (English or Chinese; amounts in 元, or 万元 when the header says so):\n"
+        + "\n".join(lines)
+        + "\n  and every field of a program's form: its dotted path (applicant.entity_type,\n"
+        "  requested_amount; an item's: patent_number, counterparty.is_sme) or its zh label\n"
+        "  in the form files (专利号, 受让方名称). units + total_paid make a program summary."
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m service.audit",
         description="审计过往奖补 / Audit past awards against the rule files in force.",
+        epilog=_columns_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "input", type=Path, help="awards: .csv, .xlsx or .jsonl (records or program summary)"

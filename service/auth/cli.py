@@ -1,7 +1,7 @@
 """``python -m service.auth``: create, list and revoke API keys in the service's database
 (``DATABASE_URL``; ``AUTO_MIGRATE=true`` migrates it first, as the service does).
 
-    python -m service.auth create --role portal --name "某区一网通办" --applicant 91310000MA1FL8XQ3B
+    python -m service.auth create --role portal --name "某区一网通办" --applicant 91310000MA1FL8XQ37
     python -m service.auth create --role reviewer --name "评审处 张三" --by "admin 李四"
     python -m service.auth list
     python -m service.auth revoke 3 --by "admin 李四"

@@ -1,8 +1,9 @@
 """Each program's Swagger example: ``rules/<policy>/examples/<program id>.yaml``.
 
-An example is ``summary`` (what it shows) and ``value`` (the request, as a portal sends it). It
-is validated against its program's form at start-up, so an example that Swagger UI offers
-always runs. Unquoted YAML dates and timestamps are sent as the text they were written as.
+An example is ``summary`` (what it shows) and ``value`` (the request, as a portal sends it), and
+optionally ``failing``: a second ``summary`` and ``value``, an application the program refuses
+(tests/test_api.py checks that it is ineligible, with its reasons). Each is validated against its
+program's form at start-up, so an example that Swagger UI offers always runs. Unquoted YAML dates and timestamps are sent as the text they were written as.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Example:
     summary: str
     value: dict[str, Any]
     file: str
+    failing: Example | None = None
 
     def openapi(self) -> dict[str, Any]:
         return {"summary": self.summary, "value": self.value}
@@ -59,25 +61,52 @@ def load_examples(root: Path, programs: dict[str, Program]) -> dict[str, Example
             raise RuleFileError(
                 label, 1, f"an example is named after its program: no '{path.stem}'"
             )
-        if (
-            not isinstance(raw, LineDict)
-            or set(raw) != {"summary", "value"}
-            or not isinstance(raw["summary"], str)
-            or not isinstance(raw["value"], dict)
-        ):
-            raise RuleFileError(
-                label, 1, "an example has a summary (text) and a value (the request)"
-            )
-        value = _plain(raw["value"])
-        try:
-            program.form.model_validate(value)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
+        if not isinstance(raw, LineDict) or not {"summary", "value"} <= set(raw) <= {
+            "summary",
+            "value",
+            "failing",
+        }:
             raise RuleFileError(
                 label,
-                line_of(raw, ("value", *error["loc"])),
-                f"the example is not a valid {program.form_name} form: {where}: {error['msg']}",
-            ) from exc
-        out[program.id] = Example(raw["summary"], value, label)
+                1,
+                "an example has a summary (text) and a value (the request), and may "
+                "have a failing one (summary and value)",
+            )
+        value = _checked(label, raw, (), program)
+        failing = None
+        if "failing" in raw:
+            if not isinstance(raw["failing"], LineDict) or set(raw["failing"]) != {
+                "summary",
+                "value",
+            }:
+                raise RuleFileError(
+                    label, line_of(raw, ("failing",)), "failing: has a summary and a value"
+                )
+            failing = Example(
+                raw["failing"]["summary"], _checked(label, raw, ("failing",), program), label
+            )
+        out[program.id] = Example(raw["summary"], value, label, failing)
     return out
+
+
+def _checked(label: str, raw: LineDict, where: tuple[str, ...], program: Program) -> dict[str, Any]:
+    node = raw
+    for key in where:
+        node = node[key]
+    if not isinstance(node["summary"], str) or not isinstance(node["value"], dict):
+        raise RuleFileError(
+            label, line_of(raw, where or ("summary",)), "summary is text and value a mapping"
+        )
+    value = _plain(node["value"])
+    try:
+        program.form.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = error["loc"]
+        raise RuleFileError(
+            label,
+            line_of(raw, (*where, "value", *loc)),
+            f"the example is not a valid {program.form_name} form: "
+            f"{'.'.join(str(p) for p in loc)}: {error['msg']}",
+        ) from exc
+    return value

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
+from weakref import WeakKeyDictionary
 
 import yaml
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from service.rules.errors import RuleFileError
@@ -66,6 +67,58 @@ class FormBook:
     enums: dict[str, EnumSpec]
     headers: dict[str, str] = field(default_factory=dict)  # audit header -> field path
     choice_labels: dict[str, str] = field(default_factory=dict)  # zh label or alias -> value
+
+    def label(self, model: type[BaseModel], path: str) -> FieldLabel | None:
+        return field_label(model, path)
+
+
+# model -> its own fields' labels, recorded as each model is built: what /v1/match says a
+# missing fact is, what a verdict line calls the items, and what a 422 says a field allows.
+_LABELS: WeakKeyDictionary[type[BaseModel], dict[str, FieldLabel]] = WeakKeyDictionary()
+
+
+def share_labels(source: type[BaseModel], target: type[BaseModel]) -> None:
+    """A model derived from a form model (the partial forms of /v1/match) reads its labels."""
+    for cls in source.__mro__:
+        if cls in _LABELS:
+            _LABELS.setdefault(target, {}).update(
+                {k: v for k, v in _LABELS[cls].items() if k not in _LABELS.get(target, {})}
+            )
+
+
+def field_label(model: type[BaseModel], path: str) -> FieldLabel | None:
+    """The labels of a dotted field path of a form model (``applicant.entity_type``,
+    ``transactions.contract_date`` for a field of a list's items)."""
+    current: Any = model
+    found: FieldLabel | None = None
+    for part in path.split("."):
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        owner = next((c for c in current.__mro__ if part in _LABELS.get(c, {})), None)
+        if owner is None:
+            return None
+        found = _LABELS[owner][part]
+        current = _inner_model(current.model_fields[part].annotation)
+    return found
+
+
+@dataclass(frozen=True)
+class FieldLabel:
+    zh: str
+    en: str
+    article: str | None = None
+    choices: dict[Any, tuple[str, str]] | None = None  # enum value -> (zh, en)
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model a field holds (itself, in a list, or optional), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None
 
 
 @dataclass
@@ -153,6 +206,7 @@ class _Builder:
         self.decls = decls
         self.enums = enums
         self.models: dict[str, type[Application]] = {}
+        self.labels: dict[str, dict[str, FieldLabel]] = {}
         self._building: list[str] = []
 
     def model(self, name: str) -> type[Application]:
@@ -186,6 +240,9 @@ class _Builder:
                     f"field '{fname}' is already in '{decl.spec.extends}'",
                 )
             fields[fname] = self._field(decl, fname, fdecl)
+            self.labels.setdefault(name, {})[fname] = FieldLabel(
+                fdecl.zh, fdecl.en, fdecl.article, self._choices(fdecl)
+            )
         doc = None
         if decl.spec.zh is not None:
             doc = decl.spec.zh if decl.spec.en is None else f"{decl.spec.zh} / {decl.spec.en}"
@@ -194,6 +251,7 @@ class _Builder:
         )
         self._building.pop()
         self.models[name] = model
+        _LABELS[model] = self.labels.get(name, {})
         return model  # type: ignore[no-any-return]
 
     def _fail(self, decl: _Decl, fname: str, key: str | None, message: str) -> RuleFileError:
@@ -241,6 +299,10 @@ class _Builder:
             annotation = self._inner(decl, fname, kind)
         constraints = {k: v for k, v in constraints.items() if v is not None}
         description = f.description or _description(f)
+        if kind == "enum":  # every value with its labels, as Swagger UI shows a field
+            values = f.values if f.values is not None else self.enums[f.enum or ""].values
+            listed = "；".join(f"{v} {lab.zh} / {lab.en}" for v, lab in values.items())
+            description += f"。取值 / values: {listed}"
         extra: dict[str, Any] = {"description": description}
         if f.examples is not None:
             extra["examples"] = f.examples
@@ -260,6 +322,12 @@ class _Builder:
         if kind == "list":
             return annotation, Field(default_factory=list, **constraints, **extra)
         return annotation | None, Field(default=None, **constraints, **extra)
+
+    def _choices(self, f: FieldDecl) -> dict[Any, tuple[str, str]] | None:
+        if f.type != "enum":
+            return None
+        values = f.values if f.values is not None else self.enums[f.enum or ""].values
+        return {value: (labels.zh, labels.en) for value, labels in values.items()}
 
     def _inner(self, decl: _Decl, fname: str, name: str) -> type[Application]:
         if name in self._building:

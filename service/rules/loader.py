@@ -35,6 +35,8 @@ from service.rules.params import Parameter, build_parameter
 from service.rules.program import Condition, ItemGroup, Program, ProgramTarget
 from service.rules.yaml_lines import LineDict, line_of, load_yaml
 from service.schemas.forms import Application
+from service.schemas.messages import register_owners
+from service.schemas.partial import field_paths
 
 # Facts the service supplies beside the request (see service/engine/facts.py).
 CONTEXT_FIELDS = {"context.disqualified": FieldSpec("bool")}
@@ -89,6 +91,7 @@ def load_rules(root: Path) -> RuleBook:
         raise RuleFileError(root, 0, "no rule files found")
     examples = load_examples(root, programs)
     _check_score_standard(root)
+    _register_owners(forms, programs)
     return RuleBook(programs, rules_version(root), root, forms, examples)
 
 
@@ -101,6 +104,16 @@ def _check_score_standard(root: Path) -> None:
         score_standard(root)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise RuleFileError(_label(root, root / SCORE_FILE), 1, str(exc)) from exc
+
+
+def _register_owners(forms: FormBook, programs: dict[str, Program]) -> None:
+    """Which forms (and their programs) have each field: what a 422 for an unknown field says."""
+    owners: dict[str, list[tuple[str, list[str]]]] = {}
+    for form_id, form in forms.forms.items():
+        users = [p.id for p in programs.values() if p.form_name == form_id]
+        for path in field_paths(form):
+            owners.setdefault(path, []).append((form_id, users))
+    register_owners(dict(forms.forms), owners)
 
 
 def _label(root: Path, path: Path) -> str:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from service.errors import BodyTooLarge, InvalidRequest
+from service.schemas.messages import with_messages
 from service.schemas.types import ExponentNumber, NonFiniteNumber, OversizeNumber
 
 M = TypeVar("M", bound=BaseModel)
@@ -177,18 +178,22 @@ def path_of(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return out
 
 
-def error_detail(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
+def error_detail(
+    exc: ValidationError,
+    prefix: tuple[str, ...] = ("body",),
+    model: type[BaseModel] | None = None,
+) -> list[dict[str, Any]]:
     detail = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = tuple(err["loc"])
         detail.append(
             {"loc": [*prefix, *loc], "path": path_of(loc), "type": err["type"], "msg": err["msg"]}
         )
-    return detail
+    return with_messages(detail, exc.errors(include_url=False), model)
 
 
 def validate_body(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(error_detail(exc)) from exc
+        raise InvalidRequest(error_detail(exc, model=model)) from exc

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from service.decision import Decision, Reason
 from service.money import fmt
+from service.verdict import verdict
 
 
 class ReasonOut(BaseModel):
@@ -50,6 +51,20 @@ class TrancheOut(BaseModel):
 
 
 class CheckResult(BaseModel):
+    summary_zh: str | None = Field(
+        default=None,
+        description="结论：是否符合、金额及其算法，或首要未满足条件及条款 / the verdict in Chinese",
+        examples=["符合条件，奖补4,500.00元：3项专利许可转让 × 1,500.00元 = 4,500.00元"],
+    )
+    summary_en: str | None = Field(
+        default=None,
+        description="the verdict: eligible or not, the award and how it was reached, or the "
+        "first failed conditions with their articles",
+        examples=[
+            "Eligible for 4,500.00 yuan: 3 patents licensed or transferred × 1,500.00 yuan "
+            "= 4,500.00 yuan"
+        ],
+    )
     program_id: str
     rules_version: str
     eligible: bool
@@ -80,7 +95,10 @@ def _reason(r: Reason) -> dict[str, Any]:
 
 
 def render(decision: Decision, with_award: bool) -> dict[str, Any]:
+    summary_zh, summary_en = verdict(decision, with_award)
     out: dict[str, Any] = {
+        "summary_zh": summary_zh,
+        "summary_en": summary_en,
         "program_id": decision.program_id,
         "rules_version": decision.rules_version,
         "eligible": decision.eligible,
