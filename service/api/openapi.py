@@ -186,10 +186,15 @@ TAGS = [
         "description": "申报的提交、评估与审批 / Stored applications, evaluations, approvals",
     },
     {"name": "rounds", "description": "评审轮次与资金分配 / Funding rounds and allocation"},
+    {
+        "name": "performance",
+        "description": "绩效目标与绩效评价 / Performance targets and evaluation score sheets",
+    },
     {"name": "audit", "description": "批量审计 / Batch audit of spreadsheets"},
     {
         "name": "admin",
-        "description": "管理：取消资格名单与API密钥 / Administration: disqualification list, API keys",
+        "description": "管理：取消资格名单、API密钥与审计日志 / Administration: disqualification "
+        "list, API keys, audit log",
     },
     {"name": "health", "description": "运行状态 / Liveness and readiness"},
 ]
