@@ -23,6 +23,7 @@ from service.api.strict import reject_unknown_query
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings, get_settings
 from service.db import Database, migrate
+from service.db.cache import AccessCache
 from service.db.disqualifications import StoredDisqualificationList, seed
 from service.disqualification import DisqualificationList
 from service.engine.base import Evaluator
@@ -60,8 +61,10 @@ def build_runtime(settings: Settings) -> Runtime:
         "rules %s loaded: %d programs, engine %s", book.version, len(book.programs), evaluator.name
     )
     db = Database(settings.database_url)  # connects lazily: building the app needs no database
-    limiter = RateLimiter(settings.anonymous_requests_per_minute)
-    return Runtime(settings, book, evaluator, StoredDisqualificationList(db), db, limiter)
+    limiter = RateLimiter(settings)
+    access = AccessCache(db, settings.cache_poll_seconds)
+    disqualified = StoredDisqualificationList(db, access)
+    return Runtime(settings, book, evaluator, disqualified, db, limiter, access)
 
 
 def prepare_database(runtime: Runtime) -> None:
@@ -94,9 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare_database(runtime)
+        runtime.access.start()  # after the migrations: it reads the keys and the list
         try:
             yield
         finally:
+            runtime.access.stop()
             runtime.db.dispose()
 
     app = FastAPI(
@@ -110,7 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.runtime = runtime
-    app.state.canary = Canary.build(runtime.book, program_examples(runtime.book))  # /readyz evaluates it
+    app.state.canary = Canary.build(
+        runtime.book, program_examples(runtime.book)
+    )  # /readyz evaluates it
     app.include_router(health.router)
     app.include_router(programs.router)
     app.include_router(applications.router)

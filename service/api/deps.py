@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import Database
+from service.db.cache import AccessCache
 from service.engine.base import Evaluator
 from service.errors import UnknownProgram
 from service.rules.loader import RuleBook
@@ -24,7 +25,8 @@ class Runtime:
     evaluator: Evaluator
     disqualified: Container[str]  # 第二十六条: ``uscc in rt.disqualified`` (the stored list)
     db: Database
-    limiter: RateLimiter  # anonymous use of the open routes
+    limiter: RateLimiter  # anonymous use of the open routes, and each API key's
+    access: AccessCache  # the API keys and the 第二十六条 list, in memory
 
     def program(self, program_id: str) -> Program:
         program = self.book.get(program_id)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service import awards
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import application_body
-from service.api.strict import JSON_BODY, read_json
+from service.api.strict import JSON_BODY, read_body, read_json
 from service.auth.guard import open_access
 from service.decision import decide
 from service.engine.base import EngineError
@@ -19,7 +20,7 @@ from service.engine.facts import Context
 from service.errors import EvaluationFailed
 from service.money import fmt
 from service.observability import count_evaluation
-from service.schemas.body import validate_body
+from service.schemas.body import decode_json, validate_body
 from service.schemas.programs import ProgramDetail, ProgramSummary, program_detail
 from service.schemas.results import CalculateResult, CheckResult, render
 from service.schemas.types import Money
@@ -48,15 +49,24 @@ async def get_program(program_id: ProgramId, rt: RuntimeDep) -> dict[str, Any]:
 async def _evaluate(
     program_id: str, request: Request, rt: Runtime, with_award: bool
 ) -> JSONResponse:
+    """The loop reads the body and writes the answer; decoding, validation, the engine (behind
+    its lock), the awards and rendering run in a worker thread, so that a 5,000-item
+    application never holds up other requests (``/healthz`` among them)."""
     program = rt.program(program_id)
-    application = validate_body(program.form, await read_json(request, rt.settings.max_body_bytes))
-    context = Context(disqualified=application.applicant.uscc in rt.disqualified)
-    try:
-        decision = decide(program, application, rt.evaluator, rt.book.version, context)
-    except EngineError as exc:
-        raise EvaluationFailed() from exc
-    count_evaluation(request.app, program.id, decision.eligible)
-    return JSONResponse(render(decision, with_award))
+    raw = await read_body(request)
+
+    def work() -> tuple[bool, JSONResponse]:
+        application = validate_body(program.form, decode_json(raw, rt.settings.max_body_bytes))
+        context = Context(disqualified=application.applicant.uscc in rt.disqualified)
+        try:
+            decision = decide(program, application, rt.evaluator, rt.book.version, context)
+        except EngineError as exc:
+            raise EvaluationFailed() from exc
+        return decision.eligible, JSONResponse(render(decision, with_award))
+
+    eligible, response = await run_in_threadpool(work)
+    count_evaluation(request.app, program.id, eligible)
+    return response
 
 
 @router.post(
