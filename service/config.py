@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     # each process counts in its own memory (one process, or limits per process).
     redis_url: str | None = None
     redis_key_prefix: str = "subsidy"
+    # check / calculate bodies of at least this many bytes are evaluated in a worker process
+    # (HEAVY_WORKERS of them per service process; 0: in threads), smaller ones in a thread.
+    heavy_body_bytes: int = 100_000
+    heavy_workers: int = 1
+    # /metrics only for API keys of this role (e.g. admin); None: open, as for a scraper on a
+    # private network.
+    metrics_role: Literal["portal", "reviewer", "auditor", "admin"] | None = None
     # How often each process asks whether an API key or the 第二十六条 list changed elsewhere.
     cache_poll_seconds: float = 0.5
     # The proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated:

@@ -29,6 +29,7 @@ from service.disqualification import DisqualificationList
 from service.engine.base import Evaluator
 from service.engine.durable_eval import DurableEvaluator
 from service.engine.python_eval import PythonEvaluator
+from service.evaluation import HeavyPolicy, WorkerPool
 from service.observability import install as install_observability
 from service.observability.canary import Canary
 from service.rules.loader import load_rules
@@ -64,7 +65,12 @@ def build_runtime(settings: Settings) -> Runtime:
     limiter = RateLimiter(settings)
     access = AccessCache(db, settings.cache_poll_seconds)
     disqualified = StoredDisqualificationList(db, access)
-    return Runtime(settings, book, evaluator, disqualified, db, limiter, access)
+    workers = WorkerPool(
+        settings.rules_dir,
+        settings.engine,
+        HeavyPolicy(settings.heavy_body_bytes, settings.heavy_workers),
+    )
+    return Runtime(settings, book, evaluator, disqualified, db, limiter, access, workers)
 
 
 def prepare_database(runtime: Runtime) -> None:
@@ -102,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runtime.access.stop()
+            runtime.workers.stop()
             runtime.db.dispose()
 
     app = FastAPI(

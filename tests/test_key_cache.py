@@ -111,3 +111,14 @@ def test_each_key_has_its_own_rate_limit_by_role(tmp_path: Path) -> None:
         problem = limited.json()
         assert problem["code"] == "rate_limited" and "API key" in problem["detail"]
         assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_metrics_can_be_put_behind_a_role(tmp_path: Path) -> None:
+    app = create_app(settings_for(sqlite_url(tmp_path), metrics_role="admin"))
+    with TestClient(app) as client:
+        assert client.get("/metrics").status_code == 401
+        reviewer = make_key(app, Role.reviewer)
+        assert client.get("/metrics", headers={"X-API-Key": reviewer}).status_code == 403
+        admin = make_key(app, Role.admin)
+        scraped = client.get("/metrics", headers={"X-API-Key": admin})
+        assert scraped.status_code == 200 and "http_requests_total" in scraped.text
