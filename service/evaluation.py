@@ -13,21 +13,25 @@ answer is the parent's.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
 from collections.abc import Container
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
 
+from service.db.models import utcnow
 from service.decision import decide
 from service.engine.base import EngineError, Evaluator
 from service.engine.facts import Context
-from service.errors import EvaluationFailed, ServiceError
+from service.errors import Conflict, EvaluationFailed, NotFound, ServiceError
+from service.observability.logs import REQUEST_ID
 from service.rules.program import Program
 from service.schemas.body import decode_json, validate_body
 from service.schemas.results import render
@@ -103,6 +107,44 @@ def _in_worker(
 
 
 # --- the parent ----------------------------------------------------------------------------
+class AlreadyRunning(Conflict):
+    code = "already_running"
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"任务 {job_id} 已在执行，无法取消", f"Job {job_id} is already running: not cancelled"
+        )
+
+
+class Cancelled(ServiceError):
+    """503 for the request whose queued evaluation an admin cancelled."""
+
+    status_code = 503
+    code = "cancelled"
+    message_zh = "该评估在排队时被管理员取消，请稍后重试"
+    message_en = "An admin cancelled this evaluation while it was queued; retry later"
+
+
+@dataclass
+class Job:
+    id: int
+    program_id: str
+    body_bytes: int
+    request_id: str | None
+    submitted_at: datetime
+    future: Future[Any]
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "program_id": self.program_id,
+            "body_bytes": self.body_bytes,
+            "request_id": self.request_id,
+            "submitted_at": self.submitted_at.isoformat(),
+            "state": "running" if self.future.running() else "queued",
+        }
+
+
 @dataclass(frozen=True)
 class HeavyPolicy:
     threshold_bytes: int  # bodies at least this large go to a worker process
@@ -119,6 +161,8 @@ class WorkerPool:
         self.policy = policy
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._jobs: dict[int, Job] = {}  # in flight: queued or running
+        self._ids = itertools.count(1)
 
     def takes(self, raw: bytes) -> bool:
         return self.policy.workers > 0 and len(raw) >= self.policy.threshold_bytes
@@ -142,7 +186,27 @@ class WorkerPool:
         with_award: bool,
         limit: int,
     ) -> Future[Any]:
-        return self._executor().submit(_in_worker, program_id, raw, disqualified, with_award, limit)
+        future = self._executor().submit(
+            _in_worker, program_id, raw, disqualified, with_award, limit
+        )
+        job = Job(next(self._ids), program_id, len(raw), REQUEST_ID.get(), utcnow(), future)
+        self._jobs[job.id] = job
+        future.add_done_callback(lambda _: self._jobs.pop(job.id, None))
+        return future
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The evaluations in flight in this process (queued or running), oldest first."""
+        return [job.view() for job in sorted(list(self._jobs.values()), key=lambda j: j.id)]
+
+    def cancel(self, job_id: int) -> dict[str, Any]:
+        """Cancel a queued evaluation (its request is answered 503); a running one runs on."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound("任务", "job", job_id)
+        view = job.view()
+        if not job.future.cancel():
+            raise AlreadyRunning(job_id)
+        return {**view, "state": "cancelled"}
 
     @staticmethod
     def outcome(answer: Any) -> Outcome:
@@ -162,4 +226,12 @@ class WorkerPool:
         self.broken()
 
 
-__all__ = ["BrokenProcessPool", "HeavyPolicy", "Outcome", "Relayed", "WorkerPool", "evaluate"]
+__all__ = [
+    "BrokenProcessPool",
+    "Cancelled",
+    "HeavyPolicy",
+    "Outcome",
+    "Relayed",
+    "WorkerPool",
+    "evaluate",
+]

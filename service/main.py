@@ -15,7 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service.api import admin, applications, audit, health, keys, problems, programs, rounds
+from service.api import (
+    admin,
+    applications,
+    audit,
+    health,
+    keys,
+    problems,
+    programs,
+    rounds,
+    work,
+)
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
 from service.api.openapi import build_openapi, operation_id, program_examples
@@ -131,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rounds.router)
     app.include_router(admin.router)
     app.include_router(keys.router)
+    app.include_router(work.router)
     app.include_router(audit.router)
     problems.install(app)
     app.add_middleware(

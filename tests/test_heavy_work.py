@@ -4,6 +4,8 @@ answers, errors included, are the same as from the worker thread that small bodi
 from __future__ import annotations
 
 import copy
+import json
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -56,3 +58,30 @@ def test_a_worker_process_answers_as_the_thread_does(tmp_path: Path) -> None:
             == 422
         )
         assert in_process.state.runtime.workers._pool is not None  # the process did answer
+
+
+def test_an_admin_lists_the_work_in_flight_and_cancels_a_queued_evaluation(
+    tmp_path: Path,
+) -> None:
+    app = create_app(settings_for(sqlite_url(tmp_path), heavy_body_bytes=1, heavy_workers=1))
+    raw = json.dumps(example("ipa2022-art19")).encode()
+    with TestClient(app) as client:
+        admin = {"X-API-Key": make_key(app, Role.admin)}
+        workers = app.state.runtime.workers
+        # The worker process is still loading the rules: the first calls wait in the pool.
+        futures = [workers.submit("ipa2022-art19", raw, frozenset(), True, 10**6) for _ in range(6)]
+        time.sleep(0.3)
+        listed = client.get("/v1/admin/work", headers=admin).json()
+        assert [job["id"] for job in listed] == [1, 2, 3, 4, 5, 6]
+        assert {job["state"] for job in listed} <= {"queued", "running"}
+        assert listed[0]["state"] == "running" and listed[-1]["state"] == "queued"
+        cancelled = client.post("/v1/admin/work/6/cancellation", headers=admin)
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        assert futures[-1].cancelled()
+        running = client.post("/v1/admin/work/1/cancellation", headers=admin)
+        assert running.status_code == 409 and running.json()["code"] == "already_running"
+        for future in futures[:-1]:
+            assert workers.outcome(future.result(timeout=120))[0] is True
+        assert client.get("/v1/admin/work", headers=admin).json() == []
+        gone = client.post("/v1/admin/work/1/cancellation", headers=admin)
+        assert gone.status_code == 404

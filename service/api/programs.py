@@ -16,7 +16,7 @@ from service.api.openapi import application_body
 from service.api.strict import JSON_BODY, read_body, read_json
 from service.auth.guard import open_access
 from service.errors import EvaluationFailed
-from service.evaluation import BrokenProcessPool, evaluate
+from service.evaluation import BrokenProcessPool, Cancelled, evaluate
 from service.money import fmt
 from service.observability import count_evaluation
 from service.schemas.body import validate_body
@@ -60,6 +60,10 @@ async def _evaluate(program_id: str, request: Request, rt: Runtime, with_award: 
         except BrokenProcessPool as exc:
             rt.workers.broken()
             raise EvaluationFailed() from exc
+        except asyncio.CancelledError:
+            if not future.cancelled():
+                raise  # the request itself was cancelled (the client hung up)
+            raise Cancelled() from None  # an admin cancelled it (/v1/admin/work)
         eligible, body = rt.workers.outcome(answer)
     else:
         eligible, body = await run_in_threadpool(

@@ -10,8 +10,6 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
-from service.auth.guard import require
-from service.auth.roles import Role
 from service.observability.logs import REQUEST_ID, configure_logging
 from service.observability.metrics import Metrics, metrics_endpoint, metrics_of
 from service.observability.middleware import HEADER, RequestMiddleware
@@ -27,6 +25,10 @@ def install(app: FastAPI) -> None:
     app.state.metrics = metrics
     dependencies = []
     if settings.metrics_role is not None:  # METRICS_ROLE: scrapes send that role's key
+        # here, not at the top: service.auth.guard imports the runtime, which imports us
+        from service.auth.guard import require
+        from service.auth.roles import Role
+
         dependencies.append(Depends(require(Role(settings.metrics_role))))
     app.add_api_route(
         "/metrics", metrics_endpoint, include_in_schema=False, dependencies=dependencies
