@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Container
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -77,8 +79,19 @@ class Relayed(ServiceError):
 _WORKER: tuple[dict[str, Program], Evaluator, str] | None = None
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker holds both ends of its call queue, so it never sees the parent go: a parent
+    killed (or re-raising SIGTERM past its exit handlers) would leave it waiting forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def _start_worker(rules_dir: Path, engine: str) -> None:
     global _WORKER
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     from service.engine.durable_eval import DurableEvaluator
     from service.engine.python_eval import PythonEvaluator
     from service.rules.loader import load_rules
@@ -223,7 +236,13 @@ class WorkerPool:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def stop(self) -> None:
-        self.broken()
+        """At shutdown: cancel what is queued, let what runs finish, and wait for the worker
+        processes to exit (uvicorn re-raises SIGTERM after the app's shutdown, past the exit
+        handlers that would otherwise stop them)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = [
