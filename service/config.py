@@ -34,8 +34,26 @@ class Settings(BaseSettings):
     # POST /v1/audit uploads (award files) have their own limit.
     max_audit_bytes: int = 200_000_000
     # Anonymous requests to the open routes (catalogue, check, calculate), per client address
-    # and minute; 0 turns the limit off. Callers with an API key are not limited.
+    # and minute; 0 turns the limit off.
     anonymous_requests_per_minute: int = 3000
+    # Requests made with one API key, per minute, by the key's role (every route); 0: no limit.
+    portal_requests_per_minute: int = 6000
+    reviewer_requests_per_minute: int = 6000
+    auditor_requests_per_minute: int = 600
+    admin_requests_per_minute: int = 600
+    # Redis (redis://host:6379/0): the rate limits' counters, shared by every process. None:
+    # each process counts in its own memory (one process, or limits per process).
+    redis_url: str | None = None
+    redis_key_prefix: str = "subsidy"
+    # check / calculate bodies of at least this many bytes are evaluated in a worker process
+    # (HEAVY_WORKERS of them per service process; 0: in threads), smaller ones in a thread.
+    heavy_body_bytes: int = 100_000
+    heavy_workers: int = 1
+    # /metrics only for API keys of this role (e.g. admin); None: open, as for a scraper on a
+    # private network.
+    metrics_role: Literal["portal", "reviewer", "auditor", "admin"] | None = None
+    # How often each process asks whether an API key or the 第二十六条 list changed elsewhere.
+    cache_poll_seconds: float = 0.5
     # The proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated:
     # "10.0.0.5,10.1.0.0/16"). None by default: the client address is then the peer's, so that
     # no caller can pick another address (and bucket of the anonymous limit) by sending the

@@ -201,17 +201,19 @@ class Forbidden(ServiceError):
 
 
 class RateLimited(ServiceError):
-    """429: an anonymous client asked more often than the limit allows."""
+    """429: an anonymous client, or one API key, asked more often than its limit allows."""
 
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            f"匿名请求过于频繁，请 {retry_after_s} 秒后重试，或使用API密钥",
-            f"Too many anonymous requests; retry in {retry_after_s} s, or use an API key",
-            retry_after_s=retry_after_s,
-        )
+    def __init__(self, retry_after_s: int, keyed: bool = False) -> None:
+        if keyed:
+            zh = f"该API密钥的请求过于频繁，请 {retry_after_s} 秒后重试"
+            en = f"Too many requests with this API key; retry in {retry_after_s} s"
+        else:
+            zh = f"匿名请求过于频繁，请 {retry_after_s} 秒后重试，或使用API密钥"
+            en = f"Too many anonymous requests; retry in {retry_after_s} s, or use an API key"
+        super().__init__(zh, en, retry_after_s=retry_after_s)
         self.retry_after_s = retry_after_s
 
     def headers(self) -> dict[str, str]:

@@ -26,6 +26,7 @@ from service.api import (
     problems,
     programs,
     rounds,
+    work,
 )
 from service.api.bodylimit import BodyLimit
 from service.api.deps import Runtime
@@ -36,11 +37,13 @@ from service.api.strict import reject_unknown_query
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings, get_settings
 from service.db import Database, migrate
+from service.db.cache import AccessCache
 from service.db.disqualifications import StoredDisqualificationList, seed
 from service.disqualification import DisqualificationList
 from service.engine.base import Evaluator
 from service.engine.durable_eval import DurableEvaluator
 from service.engine.python_eval import PythonEvaluator
+from service.evaluation import HeavyPolicy, WorkerPool
 from service.observability import install as install_observability
 from service.observability.canary import Canary
 from service.rules.loader import load_rules
@@ -73,8 +76,15 @@ def build_runtime(settings: Settings) -> Runtime:
         "rules %s loaded: %d programs, engine %s", book.version, len(book.programs), evaluator.name
     )
     db = Database(settings.database_url)  # connects lazily: building the app needs no database
-    limiter = RateLimiter(settings.anonymous_requests_per_minute)
-    return Runtime(settings, book, evaluator, StoredDisqualificationList(db), db, limiter)
+    limiter = RateLimiter(settings)
+    access = AccessCache(db, settings.cache_poll_seconds)
+    disqualified = StoredDisqualificationList(db, access)
+    workers = WorkerPool(
+        settings.rules_dir,
+        settings.engine,
+        HeavyPolicy(settings.heavy_body_bytes, settings.heavy_workers),
+    )
+    return Runtime(settings, book, evaluator, disqualified, db, limiter, access, workers)
 
 
 def prepare_database(runtime: Runtime) -> None:
@@ -107,9 +117,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare_database(runtime)
+        runtime.access.start()  # after the migrations: it reads the keys and the list
         try:
             yield
         finally:
+            runtime.access.stop()
+            runtime.workers.stop()
             runtime.db.dispose()
 
     app = FastAPI(
@@ -135,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(keys.router)
     app.include_router(audit_log.router)
+    app.include_router(work.router)
     app.include_router(audit.router)
     app.include_router(performance_router)
     app.include_router(reports_router)

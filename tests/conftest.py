@@ -34,7 +34,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
             disqualified_file=listing,
             database_url=f"sqlite:///{folder / 'service.db'}",
             auto_migrate=True,
-            anonymous_requests_per_minute=0,  # the rate limit has its own tests
+            anonymous_requests_per_minute=0,  # the rate limits have their own tests
+            **{
+                f"{role}_requests_per_minute": 0
+                for role in ("portal", "reviewer", "auditor", "admin")
+            },
         )
     )
 

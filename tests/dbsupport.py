@@ -29,6 +29,7 @@ from tests.authsupport import authorise
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"  # a database number of the tests' own
 _USCC_DIGITS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
@@ -62,6 +63,26 @@ def postgres_url() -> str:
     return url
 
 
+def redis_url() -> str:
+    """The Redis to test against (TEST_REDIS_URL; .ci/run sets it and checks it answers);
+    skips only when it is unset and none answers at the default URL."""
+    import redis
+
+    configured = os.environ.get("TEST_REDIS_URL")
+    url = configured or DEFAULT_REDIS_URL
+    if configured is None:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        except redis.RedisError:
+            pytest.skip("Redis not reachable and TEST_REDIS_URL not set (CI sets it)")
+    return url
+
+
+def redis_prefix() -> str:
+    """A key prefix no other test run uses (the counters of one test stay its own)."""
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
 @contextmanager
 def postgres_schema(prefix: str) -> Iterator[str]:
     """A fresh, empty schema; the URL it yields puts it first on the search_path."""
@@ -81,7 +102,8 @@ def settings_for(database_url: str, **extra: Any) -> Settings:
     values: dict[str, Any] = {
         "rules_dir": RULES,
         "auto_migrate": True,
-        "anonymous_requests_per_minute": 0,  # the rate limit has its own tests
+        "anonymous_requests_per_minute": 0,  # the rate limits have their own tests
+        **{f"{role}_requests_per_minute": 0 for role in ("portal", "reviewer", "auditor", "admin")},
         **extra,
     }
     return Settings(database_url=database_url, **values)

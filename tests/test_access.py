@@ -368,6 +368,18 @@ OPS = [
         lambda w, c: w.as_(c, "POST", "/v1/admin/keys", json={"name": "n", "role": "reviewer"}),
     ),
     Op(
+        "GET",
+        "/v1/admin/work",
+        only({"admin": 200}),
+        lambda w, c: w.as_(c, "GET", "/v1/admin/work"),
+    ),
+    Op(
+        "POST",
+        "/v1/admin/work/{job_id}/cancellation",
+        only({"admin": 404}),  # no large evaluation in flight
+        lambda w, c: w.as_(c, "POST", "/v1/admin/work/999/cancellation"),
+    ),
+    Op(
         "POST",
         "/v1/admin/keys/{key_id}/revocation",
         only({"admin": 200}),

@@ -11,8 +11,10 @@ from fastapi import Depends, Request
 from service.auth.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import Database
+from service.db.cache import AccessCache
 from service.engine.base import Evaluator
 from service.errors import UnknownProgram
+from service.evaluation import WorkerPool
 from service.rules.loader import RuleBook
 from service.rules.program import Program
 
@@ -24,7 +26,9 @@ class Runtime:
     evaluator: Evaluator
     disqualified: Container[str]  # 第二十六条: ``uscc in rt.disqualified`` (the stored list)
     db: Database
-    limiter: RateLimiter  # anonymous use of the open routes
+    limiter: RateLimiter  # anonymous use of the open routes, and each API key's
+    access: AccessCache  # the API keys and the 第二十六条 list, in memory
+    workers: WorkerPool  # worker processes for large check / calculate bodies
 
     def program(self, program_id: str) -> Program:
         program = self.book.get(program_id)
@@ -33,7 +37,8 @@ class Runtime:
         return program
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, one hop per request
     rt: Runtime = request.app.state.runtime
     return rt
 

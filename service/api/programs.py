@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service import awards
 from service.api.deps import Runtime, RuntimeDep
 from service.api.openapi import application_body
-from service.api.strict import JSON_BODY, read_json
+from service.api.strict import JSON_BODY, read_body, read_json
 from service.auth.guard import open_access
-from service.decision import decide
-from service.engine.base import EngineError
-from service.engine.facts import Context
 from service.errors import EvaluationFailed
+from service.evaluation import BrokenProcessPool, Cancelled, evaluate
 from service.money import fmt
 from service.observability import count_evaluation
 from service.schemas.body import validate_body
 from service.schemas.programs import ProgramDetail, ProgramSummary, program_detail
-from service.schemas.results import CalculateResult, CheckResult, render
+from service.schemas.results import CalculateResult, CheckResult
 from service.schemas.types import Money
 
 router = APIRouter(prefix="/v1/programs", tags=["programs"], dependencies=[Depends(open_access)])
@@ -45,18 +45,39 @@ async def get_program(program_id: ProgramId, rt: RuntimeDep) -> dict[str, Any]:
     return program_detail(rt.program(program_id))
 
 
-async def _evaluate(
-    program_id: str, request: Request, rt: Runtime, with_award: bool
-) -> JSONResponse:
+async def _evaluate(program_id: str, request: Request, rt: Runtime, with_award: bool) -> Response:
+    """The loop reads the body and writes the answer; the rest (service.evaluation) runs in a
+    worker thread, or for a large body in a worker process, so that a 5,000-item application
+    never holds up other requests (``/healthz`` among them)."""
     program = rt.program(program_id)
-    application = validate_body(program.form, await read_json(request, rt.settings.max_body_bytes))
-    context = Context(disqualified=application.applicant.uscc in rt.disqualified)
-    try:
-        decision = decide(program, application, rt.evaluator, rt.book.version, context)
-    except EngineError as exc:
-        raise EvaluationFailed() from exc
-    count_evaluation(request.app, program.id, decision.eligible)
-    return JSONResponse(render(decision, with_award))
+    raw = await read_body(request)
+    limit = rt.settings.max_body_bytes
+    snapshot = rt.access.current()
+    if snapshot is not None and rt.workers.takes(raw):
+        future = rt.workers.submit(program.id, raw, snapshot.disqualified, with_award, limit)
+        try:
+            answer = await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            rt.workers.broken()
+            raise EvaluationFailed() from exc
+        except asyncio.CancelledError:
+            if not future.cancelled():
+                raise  # the request itself was cancelled (the client hung up)
+            raise Cancelled() from None  # an admin cancelled it (/v1/admin/work)
+        eligible, body = rt.workers.outcome(answer)
+    else:
+        eligible, body = await run_in_threadpool(
+            evaluate,
+            program,
+            raw,
+            rt.disqualified,
+            rt.evaluator,
+            rt.book.version,
+            with_award,
+            limit,
+        )
+    count_evaluation(request.app, program.id, eligible)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -70,7 +91,7 @@ async def _evaluate(
         422: {"description": "请求有误 / bad field"},
     },
 )
-async def check(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSONResponse:
+async def check(program_id: ProgramId, request: Request, rt: RuntimeDep) -> Response:
     return await _evaluate(program_id, request, rt, with_award=False)
 
 
@@ -85,7 +106,7 @@ async def check(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSON
         422: {"description": "请求有误 / bad field"},
     },
 )
-async def calculate(program_id: ProgramId, request: Request, rt: RuntimeDep) -> JSONResponse:
+async def calculate(program_id: ProgramId, request: Request, rt: RuntimeDep) -> Response:
     return await _evaluate(program_id, request, rt, with_award=True)
 
 

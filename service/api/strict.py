@@ -58,12 +58,18 @@ def is_json(content_type: str | None) -> bool:
     return True
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body of a route that takes JSON: 415 unless it says it is JSON, then decode_json."""
+async def read_body(request: Request) -> bytes:
+    """The raw body of a route that takes JSON (415 unless it says it is JSON); the route
+    decodes it with decode_json, in a worker thread when the body may be large."""
     content_type = request.headers.get("content-type")
     if not is_json(content_type):
         raise UnsupportedMediaType(content_type, ["application/json"])
-    return decode_json(await request.body(), limit)
+    return await request.body()
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body of a route that takes JSON: 415 unless it says it is JSON, then decode_json."""
+    return decode_json(await read_body(request), limit)
 
 
 # The responses of a route that reads JSON with read_json, for its OpenAPI document.

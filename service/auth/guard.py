@@ -1,7 +1,8 @@
 """The dependencies routes declare: ``require(Role.reviewer, ...)`` for protected routes and
 ``open_access`` for the open ones (anonymous callers are rate-limited there).
 
-No key, or an unknown or revoked one → 401; a key whose role may not → 403. Whether a portal
+No key, or an unknown or revoked one → 401; a key whose role may not → 403; a key past its
+role's rate limit → 429. Whether a portal
 may see one particular application is the route's business (it answers 404, as for a record
 that does not exist, so that nobody learns another portal's applications exist).
 """
@@ -40,13 +41,20 @@ def _lookup(rt: Runtime, key: str) -> Principal | None:
 
 
 async def _principal(rt: Runtime, key: str | None) -> Principal | None:
+    """The key's principal, from memory (service.db.cache) or, while the cache is not fresh,
+    from the database; then one request counted against the key's own rate limit."""
     if key is None:
         return None
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated()
-    principal = await run_in_threadpool(_lookup, rt, key)
+    snapshot = rt.access.current()
+    if snapshot is not None:
+        principal = snapshot.keys.get(keys.hash_key(key))
+    else:
+        principal = await run_in_threadpool(_lookup, rt, key)
     if principal is None:
         raise Unauthenticated()
+    await rt.limiter.keyed(principal)
     return principal
 
 
@@ -68,11 +76,11 @@ def require(*roles: Role) -> Callable[[Request, Runtime, str | None], Awaitable[
 
 
 async def open_access(request: Request, rt: RuntimeDep, key: KeyHeader = None) -> Principal | None:
-    """Open routes: a valid key is never limited; anonymous callers are, per client address."""
+    """Open routes: anonymous callers are limited per client address, key holders per key."""
     principal = await _principal(rt, key)
     if principal is None:
         client = request.client.host if request.client else "unknown"
-        rt.limiter.take(client)
+        await rt.limiter.anonymous(client)
     else:
         request.state.principal = principal
     return principal

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from service.auditlog import Actor, append
+from service.db.cache import AccessCache
 from service.db.models import Disqualification, utcnow
 from service.db.session import Database
 from service.errors import Conflict, NotFound
@@ -157,13 +158,18 @@ def seed(db: Database, usccs: Iterable[str], source: str, today: datetime | None
 
 
 class StoredDisqualificationList:
-    """``uscc in list``, answered by the database (one short read transaction per question)."""
+    """``uscc in list``, answered from the cache's snapshot of the stored list (service.db.cache),
+    or by the database (one short read transaction) while there is no fresh snapshot."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: AccessCache) -> None:
         self._db = db
+        self._cache = cache
 
     def __contains__(self, uscc: object) -> bool:
         if not isinstance(uscc, str):
             return False
+        snapshot = self._cache.current()
+        if snapshot is not None:
+            return uscc in snapshot.disqualified
         with self._db.transaction(write=False) as session:
             return is_disqualified(session, uscc)

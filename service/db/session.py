@@ -9,7 +9,7 @@ application per guide year) and row locks (allocation, see ``service.db.rounds``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +18,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_S = 30
+WRITTEN = "written_tables"  # session.info key: the tables this transaction's flushes wrote
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _note_written(session: Session, _: Any) -> None:
+    written = session.info.setdefault(WRITTEN, set())
+    for row in (*session.new, *session.dirty, *session.deleted):
+        table = getattr(row, "__tablename__", None)
+        if table is not None:
+            written.add(table)
 
 
 def make_engine(url: str) -> Engine:
@@ -44,6 +54,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(write=True)
+        self._on_commit: list[Callable[[set[str]], None]] = []
 
     @property
     def is_postgres(self) -> bool:
@@ -53,8 +64,18 @@ class Database:
     def transaction(self, write: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back when it raises."""
         bind = self._writer if write else self.engine
-        with Session(bind, expire_on_commit=False) as session, session.begin():
-            yield session
+        with Session(bind, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+            written = session.info.get(WRITTEN)
+        if written:
+            for callback in self._on_commit:
+                callback(written)
+
+    def on_commit(self, callback: Callable[[set[str]], None]) -> None:
+        """Call ``callback(tables)`` after each committed transaction that wrote rows (through
+        the ORM) of those tables: the key / 第二十六条 cache reloads at once in this process."""
+        self._on_commit.append(callback)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,7 +7,7 @@ serves ``/metrics``; routes count evaluations with ``count_evaluation``; ``/read
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
 from service.observability.logs import REQUEST_ID, configure_logging
@@ -23,7 +23,16 @@ def install(app: FastAPI) -> None:
     configure_logging(settings.log_format, settings.log_level)
     metrics = Metrics()
     app.state.metrics = metrics
-    app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
+    dependencies = []
+    if settings.metrics_role is not None:  # METRICS_ROLE: scrapes send that role's key
+        # here, not at the top: service.auth.guard imports the runtime, which imports us
+        from service.auth.guard import require
+        from service.auth.roles import Role
+
+        dependencies.append(Depends(require(Role(settings.metrics_role))))
+    app.add_api_route(
+        "/metrics", metrics_endpoint, include_in_schema=False, dependencies=dependencies
+    )
 
     # Outermost, around Starlette's ServerErrorMiddleware (add_middleware would put it inside):
     # unhandled errors are then counted, logged with the request id, and answered with it.
