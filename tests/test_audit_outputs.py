@@ -41,17 +41,17 @@ def test_cli_writes_four_outputs_and_exits_1_on_findings(tmp_path: Path) -> None
         str(listing),
     )
     assert code == 1
-    assert "11 findings" in out
+    assert "10 findings" in out  # 备注 is a note column, not unknown
     csv = (tmp_path / "o" / "findings.csv").read_bytes()
     assert csv.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese correctly
     assert "第二十六条" in csv.decode("utf-8-sig")
     report = json.loads((tmp_path / "o" / "report.json").read_text("utf-8"))
-    assert report["finding_count"] == len(report["findings"]) == 11
+    assert report["finding_count"] == len(report["findings"]) == 10
     assert report["amount_at_stake"] == "416000.00"  # per award row, its largest finding
     assert {p["program_id"] for p in report["programs"]} >= {"ipa2022-art19", "ipa2022-art99"}
     sheet = openpyxl.load_workbook(tmp_path / "o" / "findings.xlsx", read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert len(rows) == 12 and rows[0][0] == "文件 / source"
+    assert len(rows) == 11 and rows[0][0] == "文件 / source"
     assert any(r[7] == "above_cap" and r[13] == 50000 for r in rows[1:])
     page = (tmp_path / "o" / "summary.html").read_text("utf-8")
     assert page.count("<svg") == len(report["programs"]) and "http" not in page.replace(
@@ -189,7 +189,7 @@ def test_api_excel_upload(audit_client: TestClient) -> None:
     with (FIXTURES / "awards_zh.xlsx").open("rb") as f:
         response = audit_client.post("/v1/audit", files={"file": ("审计.xlsx", f)})
     assert response.status_code == 200, response.text
-    assert response.json()["finding_count"] == 11  # the 第二十六条 list is the service's own
+    assert response.json()["finding_count"] == 10  # the 第二十六条 list is the service's own
 
 
 def test_api_json_lines_body(audit_client: TestClient) -> None:

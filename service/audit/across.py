@@ -212,7 +212,7 @@ def removed() -> None:
 
 def with_limits(ctx: AuditContext, totals: pl.DataFrame) -> pl.DataFrame:
     """Program totals with their pool, whether the rules know them, and what was allowed."""
-    known = set(ctx.book.programs)
+    known = set(ctx.book.programs) | set(ctx.book.families)
     pools = {p: checks.pool_fen(ctx, p) for p in totals["program_id"].to_list()}
     out = totals.with_columns(
         pl.col("program_id")

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from service.audit.names import Match, ProgramNames
 from service.audit.parse import Memo
 from service.engine.polars_decide import CompiledProgram, compile_program
 from service.rules.loader import RuleBook
@@ -53,6 +54,39 @@ class AuditContext:
     _checked: pl.Series = field(default_factory=lambda: pl.Series(dtype=pl.String))
     _listed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Program cells already matched to a program (service.audit.names), by their text.
+    _names: ProgramNames | None = None
+    _matched: dict[str, Match] = field(default_factory=dict)
+
+    def match(self, cell: str) -> Match:
+        """The program (or family) a program cell names."""
+        with self._lock:
+            if self._names is None:
+                self._names = ProgramNames(self.book)
+            found = self._matched.get(cell)
+            if found is None:
+                found = self._matched[cell] = self._names.match(cell)
+            return found
+
+    @property
+    def names(self) -> ProgramNames:
+        if self._names is None:
+            self.match("")
+        assert self._names is not None
+        return self._names
+
+    def program_ids(self, cells: pl.Series) -> pl.Series:
+        """Program cells as program ids where they name exactly one program or family; the
+        others are left as written (an ``unknown_program`` finding lists the closest)."""
+        distinct = cells.drop_nulls().unique()
+        if distinct.is_in(list(self.book.programs)).all():
+            return cells
+        mapping = {}
+        for cell in distinct.to_list():
+            found = self.match(cell)
+            if found.id is not None and found.id != cell:
+                mapping[cell] = found.id
+        return cells.replace(mapping) if mapping else cells
 
     def compiled(self, program_id: str) -> CompiledProgram | None:
         program = self.book.get(program_id)

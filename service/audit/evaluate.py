@@ -149,7 +149,7 @@ def evaluate(
         cp = ctx.compiled(program_id)
         if cp is None:
             rows = records[at]
-            out.findings.append(_unknown(rows))
+            out.findings.append(unknown(ctx, program_id, rows))
             unit_parts.append(_conform(rows, UNIT_COLUMNS))
             continue
         # Only the columns this program reads are taken (a file has the facts of every program).
@@ -218,13 +218,37 @@ def _missing(rows: pl.DataFrame, column: str) -> pl.DataFrame:
     )
 
 
-def _unknown(rows: pl.DataFrame) -> pl.DataFrame:
+def unknown(
+    ctx: AuditContext, program_id: str, rows: pl.DataFrame, stake: str = AWARDED
+) -> pl.DataFrame:
+    """Rows whose program cell names no program, or more than one: never a guess; the
+    message lists the programs matched or, for none, the closest names."""
+    zh, en = unknown_message(ctx, program_id)
     return F.build(
-        rows,
-        "unknown_program",
-        message_zh=pl.concat_str(pl.lit("规则文件中没有项目"), pl.col("program_id")),
-        message_en=pl.concat_str(pl.lit("The rule files have no program "), pl.col("program_id")),
-        amount_at_stake=pl.col(AWARDED),
+        rows, "unknown_program", message_zh=pl.lit(zh), message_en=pl.lit(en),
+        amount_at_stake=pl.col(stake),
+    )  # fmt: skip
+
+
+def unknown_message(ctx: AuditContext, program_id: str) -> tuple[str, str]:
+    family = ctx.book.families.get(program_id)
+    if family is not None:
+        listed = ctx.names.described(tuple(family.members))
+        return (
+            f"“{family.title_zh}”包含多个项目（{family.article}），逐笔记录须写明具体项目：{listed}",
+            f"'{family.title_zh}' covers several programs ({family.article}); an award names "
+            f"one of them: {listed}",
+        )
+    found = ctx.match(program_id)
+    listed = ctx.names.described(found.candidates)
+    if found.ambiguous:
+        return (
+            f"项目名称“{program_id}”对应多个项目，无法确定：{listed}",
+            f"The program name '{program_id}' matches several programs: {listed}",
+        )
+    return (
+        f"规则文件中没有项目“{program_id}”；最接近的项目：{listed}",
+        f"The rule files have no program '{program_id}'; the closest: {listed}",
     )
 
 

@@ -54,7 +54,7 @@ def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
     )
     out = []
     for row in result.programs.iter_rows(named=True):
-        program = book.get(row["program_id"])
+        program = book.get(row["program_id"]) or book.families.get(row["program_id"])
         out.append(
             {
                 "program_id": row["program_id"],

@@ -36,7 +36,7 @@ from service.audit.ordered import Batch, NotInOrder, batches
 from service.audit.readers import Table, UnreadableInput, open_table
 from service.audit.rows import Headers, Rows, read_rows
 from service.audit.spill import Spill
-from service.audit.summary import audit_summary
+from service.audit.summary import audit_summary, check_totals
 from service.engine.polars_decide import REC
 from service.rules.loader import RuleBook
 
@@ -171,18 +171,23 @@ class Runner:
 
     # -- program-summary files --------------------------------------------------------------
     def _summary(self, files: _Files) -> pl.DataFrame:
-        table, rows = files.records, []
+        table, rows, closing = files.records, [], []
         for raw in table.chunks:
             columns = self._item_columns(files.headers, raw.columns)
             read = read_rows(self.ctx, table.name, raw, columns, summary=True)
             self.found += read.found
             if read.typed is not None:
                 rows.append(read.typed)
+            if read.totals is not None:
+                closing.append(read.totals)
             self.rows += raw.height
             self.progress(0.9 * table.progress["done"], self.rows)
         if not rows:
             return programs_schema()
         frame = pl.concat(rows, how="diagonal_relaxed")
+        if closing:
+            counted = {"units": "支持数量", "total_paid": "金额"}
+            self.found += check_totals(pl.concat(closing, how="diagonal_relaxed"), frame, counted)
         for name in ("program_id", "units", "total_paid"):
             missing = frame.filter(pl.col(name).is_null())
             if missing.height:

@@ -124,6 +124,26 @@ class EditionSpec(Strict):
     effective_from: date
     effective_to: date
     quota: QuotaSpec | None = None
+    # Other names the bureau's tables give this guide year's program (the audit's matcher).
+    names: list[str] = Field(default_factory=list)
+
+
+class FamilySpec(Strict):
+    """Programs a published table may report as one row: a whole article (第九条（一）–（三）)."""
+
+    id: str = Field(pattern=SLUG)
+    article: str = Field(min_length=2)
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    names: list[str] = Field(default_factory=list)
+    members: list[str] = Field(min_length=2)
+
+
+class FamiliesSpec(Strict):
+    """``rules/<policy>/_families.yaml``."""
+
+    description: str | None = None
+    families: list[FamilySpec]
 
 
 class IncludeSpec(Strict):
@@ -137,6 +157,8 @@ class IncludeSpec(Strict):
     disbursement: DisbursementSpec | None = None
     # 表注: one application per organisation (USCC) per guide year; checked on stored applications.
     once_per_applicant: Statement | None = None
+    # 一次性予以每家 (第六条–第十八条): one award per unit; the audit finds a second one.
+    one_off: Statement | None = None
 
 
 class RuleFileSpec(IncludeSpec):
@@ -155,6 +177,9 @@ class RuleFileSpec(IncludeSpec):
     editions: list[EditionSpec] = Field(default_factory=list)
     description_zh: str | None = None
     description_en: str | None = None
+    # Other names the bureau's tables give the program (第五条's, yearly reports'): the audit's
+    # matcher reads a program cell by its id, its title or one of these.
+    names: list[str] = Field(default_factory=list)
     award: AwardSpec
     quota: QuotaSpec | None = None
     suggestions: list[SuggestionSpec] = Field(default_factory=list)

@@ -111,6 +111,8 @@ class Program:
     disbursement: DisbursementSpec | None = None
     suggestions: tuple[SuggestionSpec, ...] = ()
     once_per_applicant: Statement | None = None
+    one_off: Statement | None = None
+    names: tuple[str, ...] = ()
     requirements: tuple[RequirementSpec, ...] = ()
 
     @property
