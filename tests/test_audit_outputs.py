@@ -47,7 +47,7 @@ def test_cli_writes_four_outputs_and_exits_1_on_findings(tmp_path: Path) -> None
     assert "第二十六条" in csv.decode("utf-8-sig")
     report = json.loads((tmp_path / "o" / "report.json").read_text("utf-8"))
     assert report["finding_count"] == len(report["findings"]) == 10
-    assert report["amount_at_stake"] == "416000.00"  # per award row, its largest finding
+    assert report["amount_at_stake"] == "414500.00"  # per award, its largest finding
     assert {p["program_id"] for p in report["programs"]} >= {"ipa2022-art19", "ipa2022-art99"}
     sheet = openpyxl.load_workbook(tmp_path / "o" / "findings.xlsx", read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))

@@ -137,3 +137,43 @@ def test_a_program_name_in_an_award_file(book: RuleBook, tmp_path: Path) -> None
 def test_context_matches_each_cell_once(book: RuleBook) -> None:
     ctx = AuditContext(book, frozenset())
     assert ctx.match("商业银行专利商标质押绩效奖补") is ctx.match("商业银行专利商标质押绩效奖补")
+
+
+def test_money_at_stake_is_never_counted_twice(book: RuleBook, tmp_path: Path) -> None:
+    """An award above its cap and ineligible puts its amount at stake, not more; the report's
+    total is at most what was paid."""
+    from service.audit.report import summary_json
+
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "award_id,program_id,applicant_uscc,applicant.entity_type,awarded_amount\n"
+        "A1,ipa2022-art06,123100004250061179,enterprise,850000.00\n"
+    )
+    result = run_audit(book, path)
+    kinds = dict(zip(result.findings["kind"], result.findings["amount_at_stake"], strict=True))
+    assert kinds["above_cap"] == 5_000_000 and kinds["ineligible_applicant"] == 85_000_000
+    assert summary_json(book, result)["amount_at_stake"] == "850000.00"
+
+    summary = tmp_path / "s.csv"  # 第十条（一）: one standard, 30万 fixed; two paid 70万
+    summary.write_text("项目,单位数,奖补总额（万元）\nipa2022-art10-1,2,70\n")
+    result = run_audit(book, summary)
+    assert set(result.findings["kind"]) == {"summary_not_composable", "quota_exceeded"}
+    assert sum(result.findings["amount_at_stake"].drop_nulls()) == 50 * WAN  # 10万 + 40万
+    assert summary_json(book, result)["amount_at_stake"] == "400000.00"  # the larger reading
+
+
+def test_a_total_row_in_an_award_file(book: RuleBook, tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "序号,项目名称,统一社会信用代码,奖补金额/万元\n"
+        "1,高校知识产权运营中心建设,123100004250061179,80\n"
+        "2,高价值专利培育中心建设,91310000MA1FL0001R,50\n"
+        "合计,,,120\n"
+    )
+    found = run_audit(book, path).findings
+    mismatch = found.filter(kind="total_mismatch").row(0, named=True)
+    assert mismatch["row"] == 4 and mismatch["amount_at_stake"] == 10 * WAN
+    assert (
+        not found.filter(kind="unknown_program").height
+        and not found.filter(row=4, kind="missing_value").height
+    )

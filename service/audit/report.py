@@ -37,15 +37,37 @@ def _money(fen: int | None) -> str | None:
     return None if fen is None else str(from_fen(fen))
 
 
-def at_stake_total(findings: pl.DataFrame) -> int:
-    """Money at stake without counting an award twice: per award row the largest amount of its
-    findings, plus the amounts of findings about whole programs (no row)."""
+def at_stake_total(findings: pl.DataFrame, programs: pl.DataFrame | None = None) -> int:
+    """Money at stake, never counted twice. An award's findings are readings of one payment:
+    it counts with its largest (an award above its cap and ineligible is its amount, not the
+    amount and the excess); its items' findings are the award's (by its id). A program's
+    findings about its total (the pool) add to its awards', and a program counts at most what
+    it paid; the whole at most the total paid."""
     if findings.height == 0:
         return 0
+    stake = pl.col("amount_at_stake").fill_null(0)
+    award = pl.coalesce(
+        pl.col("award_id"),
+        pl.concat_str(pl.lit("#"), pl.col("source"), pl.lit(":"), pl.col("row").cast(pl.String)),
+    )
     rows = findings.filter(pl.col("row").is_not_null() & (pl.col("row") > 1))
-    per_row = rows.group_by(["source", "row"]).agg(pl.col("amount_at_stake").max())
-    whole = findings.filter(pl.col("row").is_null())["amount_at_stake"].sum()
-    return int(per_row["amount_at_stake"].sum() or 0) + int(whole or 0)
+    per_award = rows.group_by("program_id", award.alias("_award")).agg(stake.max().alias("s"))
+    whole = findings.filter(pl.col("row").is_null() | (pl.col("row") <= 1)).select(
+        "program_id", stake.alias("s")
+    )
+    per_program = (
+        pl.concat([per_award.drop("_award"), whole]).group_by("program_id").agg(pl.col("s").sum())
+    )
+    if programs is None or programs.height == 0:
+        return int(per_program["s"].sum() or 0)
+    paid = programs.select("program_id", pl.col("awarded_amount").alias("paid"))
+    capped = per_program.join(paid, on="program_id", how="left", nulls_equal=True).select(
+        pl.when(pl.col("paid").is_not_null())
+        .then(pl.min_horizontal("s", "paid"))
+        .otherwise(pl.col("s"))
+    )
+    total_paid = int(programs["awarded_amount"].sum() or 0)
+    return min(int(capped.to_series().sum() or 0), total_paid)
 
 
 def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
@@ -94,7 +116,7 @@ def _summary(book: RuleBook, result: AuditResult) -> dict[str, Any]:
         "finding_count": f.height,
         "by_severity": by("severity"),
         "by_kind": by("kind"),
-        "amount_at_stake": _money(at_stake_total(f)),
+        "amount_at_stake": _money(at_stake_total(f, result.programs)),
         "programs": programs_json(book, result),
     }
 

@@ -100,6 +100,7 @@ class Runner:
         self.pool = pool or _SERIAL
         self.progress = progress or (lambda fraction, rows: None)
         self.found: list[pl.DataFrame] = []
+        self.closing: list[pl.DataFrame] = []  # 合计 rows (list.append is atomic)
         self.rows = 0
         # Set when the last batch is read (files in award order): batches still being
         # evaluated then put nothing off (whether they see it in time changes no finding).
@@ -124,6 +125,10 @@ class Runner:
                     self._partitioned(files, across, parts)
                 found, programs = across.finish()
                 self.found += found
+                if self.closing:
+                    closing = pl.concat(self.closing, how="diagonal_relaxed")
+                    counted = {AWARDED: "奖补金额"}
+                    self.found += check_totals(closing, programs, counted)
             finally:
                 across.close()
             layout = "award_order" if in_order else "partitions"
@@ -291,6 +296,7 @@ class Runner:
         )
         cut = across.cut(result, number)
         cut.findings = [f for r in rows for f in r.found] + cut.findings
+        self.closing += [r.totals for r in rows if r.totals is not None]
         return cut
 
     def _evaluated(
@@ -358,6 +364,8 @@ class Runner:
         self, name: str, raw: pl.DataFrame, columns: list[Column], spill: Spill, details: bool
     ) -> tuple[list[pl.DataFrame], list[Any]]:
         rows = read_rows(self.ctx, name, raw, columns, details)
+        if rows.totals is not None:
+            self.closing.append(rows.totals)
         pieces = [("items", spill.pieces(i, [REC])) for i in rows.items]
         if rows.records is not None:
             pieces.append(("records", spill.pieces(rows.records, [REC])))
