@@ -177,3 +177,31 @@ def test_a_total_row_in_an_award_file(book: RuleBook, tmp_path: Path) -> None:
         not found.filter(kind="unknown_program").height
         and not found.filter(row=4, kind="missing_value").height
     )
+
+
+def test_one_award_per_unit(book: RuleBook, tmp_path: Path) -> None:
+    """第六条: 一次性予以每家 — the same university paid twice is a finding; so is a second
+    award of the same stcsm guide year (表注4). Another program, or another guide year, is not."""
+    path = tmp_path / "a.csv"
+    uni, other = "123100004250061179", "91310000MA1FL0001R"
+    path.write_text(
+        "award_id,program_id,applicant_uscc,awarded_amount,awarded_on\n"
+        f"A1,ipa2022-art06,{uni},400000.00,2023-03-01\n"
+        f"A2,ipa2022-art06,{uni},300000.00,2023-09-01\n"
+        f"A3,ipa2022-art06,{other},300000.00,2023-09-01\n"
+        f"A4,ipa2022-art13,{uni},300000.00,2023-09-01\n"
+        f"S1,stcsm2023-tech-transfer,{other},500000.00,2023-12-01\n"
+        f"S2,stcsm2023-tech-transfer,{other},200000.00,2023-12-20\n"
+        f"S3,stcsm2022-tech-transfer,{other},200000.00,2022-12-20\n"
+        f"S4,stcsm2023-open-innovation,{other},200000.00,2023-12-21\n"
+    )
+    twice = run_audit(book, path).findings.filter(kind="funded_twice")
+    got = {
+        (r["award_id"], r["rule"], r["article"], r["amount_at_stake"])
+        for r in twice.iter_rows(named=True)
+    }
+    assert got == {
+        ("A2", "one-award-per-unit", "第六条至第十八条", 30_000_000),
+        ("S2", "one-application-per-guide-year", "四（一）注4", 20_000_000),
+        ("S4", "one-application-per-guide-year", "四（一）注4", 20_000_000),  # the same year
+    }, got

@@ -125,6 +125,18 @@ class Program:
         only, a priority is a flag); the items' rules are their groups' (``ItemGroup``)."""
         return tuple(c for c in self.conditions if c.severity == "error")
 
+    @property
+    def funded_once_per(self) -> str | None:
+        """What a unit is funded once in: its program (一次性予以每家), or every program of its
+        policy's guide year (表注4: one application per organisation and year, as
+        service.db.applications.once_key stores it). None: no such rule."""
+        if self.one_off is not None:
+            return self.id
+        if self.once_per_applicant is not None:
+            year = self.guide_year if self.guide_year is not None else self.id
+            return f"{self.policy}:{year}"
+        return None
+
     def param(self, name: str) -> Parameter:
         return self.parameters[name]
 
