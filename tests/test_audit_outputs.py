@@ -24,8 +24,14 @@ from tests.conftest import DISQUALIFIED_USCC, RULES
 FIXTURES = Path(__file__).parent / "audit_fixtures"
 
 
+NO_LIST = Path(__file__).parent / "audit_fixtures" / "empty_list.txt"
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
+    """The command, with an empty 第二十六条 list unless one is given."""
     out, err = io.StringIO(), io.StringIO()
+    if "--disqualified" not in args:
+        args = (*args, "--disqualified", str(NO_LIST))
     code = main(["--rules", str(RULES), *args], stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
@@ -166,6 +172,7 @@ def audit_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClien
             engine="python",
         )
     )
+    app.state.settings_url = f"sqlite:///{folder / 'db.sqlite'}"
     with TestClient(app) as client:
         authorise(client, app)
         yield client
@@ -190,6 +197,7 @@ def test_api_excel_upload(audit_client: TestClient) -> None:
         response = audit_client.post("/v1/audit", files={"file": ("审计.xlsx", f)})
     assert response.status_code == 200, response.text
     assert response.json()["finding_count"] == 10  # the 第二十六条 list is the service's own
+    assert response.json()["inputs"] == ["审计.xlsx"]  # the upload's own name
 
 
 def test_api_json_lines_body(audit_client: TestClient) -> None:
@@ -206,3 +214,49 @@ def test_api_unreadable_file_is_422(audit_client: TestClient) -> None:
     response = audit_client.post("/v1/audit", files={"file": ("x.xlsx", b"PK junk")})
     assert response.status_code == 422
     assert response.json()["code"] == "unreadable_audit_input"
+
+
+def test_the_command_and_the_endpoint_agree_on_one_upload(
+    audit_client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the 第二十六条 list the service stores (DATABASE_URL), unless a file is given."""
+    from service.config import get_settings
+
+    with (FIXTURES / "awards_zh.csv").open("rb") as f:
+        response = audit_client.post("/v1/audit", files={"file": ("awards_zh.csv", f)})
+    assert response.status_code == 200, response.text
+    api = response.json()
+    monkeypatch.setenv("DATABASE_URL", audit_client.app.state.settings_url)  # type: ignore[attr-defined]
+    get_settings.cache_clear()
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["--rules", str(RULES), str(FIXTURES / "awards_zh.csv"), "--out", str(tmp_path)]
+        code = main(argv, stdout=out, stderr=err)
+    finally:
+        get_settings.cache_clear()
+    assert code == 1, err.getvalue()
+    cli = json.loads((tmp_path / "report.json").read_text("utf-8"))
+    assert cli["by_kind"] == api["by_kind"] and cli["amount_at_stake"] == api["amount_at_stake"]
+    assert "ineligible_applicant" in cli["by_kind"]  # the stored list's USCC
+    strip = [{k: v for k, v in f.items() if k != "source"} for f in cli["findings"]]
+    assert strip == [{k: v for k, v in f.items() if k != "source"} for f in api["findings"]]
+
+
+def test_the_command_without_a_database_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'none.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(
+            ["--rules", str(RULES), str(FIXTURES / "awards_zh.csv"), "--out", str(tmp_path)],
+            stdout=out,
+            stderr=err,
+        )
+    finally:
+        get_settings.cache_clear()
+    assert code == 2 and "--disqualified" in err.getvalue()
+    assert not (tmp_path / "none.sqlite").exists()

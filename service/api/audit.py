@@ -112,9 +112,15 @@ def _tiers(text: str | None) -> dict[int, Decimal] | None:
 
 
 async def _save(upload: UploadFile, folder: Path, default: str, limit: int) -> Path:
-    name = Path(upload.filename or default).name
-    suffix = Path(name).suffix.lower()
-    path = folder / (Path(default).stem + (suffix if suffix in SUFFIXES else Path(default).suffix))
+    """Saved under the upload's own name (findings and the report name it), in a folder of
+    its own: only the last part of the name is kept, and a name without a known suffix gets
+    the default's."""
+    name = Path((upload.filename or "").replace("\\", "/")).name.strip() or default
+    if Path(name).suffix.lower() not in SUFFIXES:
+        name += Path(default).suffix
+    own = folder / Path(default).stem
+    own.mkdir()
+    path = own / name[-200:]
     size = 0
     with path.open("wb") as out:
         while block := await upload.read(1 << 20):
