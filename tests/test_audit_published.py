@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from service.audit.context import AuditContext
@@ -205,3 +206,38 @@ def test_one_award_per_unit(book: RuleBook, tmp_path: Path) -> None:
         ("S2", "one-application-per-guide-year", "四（一）注4", 20_000_000),
         ("S4", "one-application-per-guide-year", "四（一）注4", 20_000_000),  # the same year
     }, got
+
+
+def test_every_sheet_of_a_workbook(book: RuleBook, tmp_path: Path) -> None:
+    """Awards on one sheet, their details on another (recognised by their headers), and a
+    sheet of notes named in the report as not audited: the same findings as the two files."""
+    import csv
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    notes = workbook.active
+    assert notes is not None
+    notes.title = "填表说明"
+    notes.append(["说明"])
+    notes.append(["金额单位：元"])
+    for title, name in (("奖补", "awards_en.csv"), ("明细", "items_en.csv")):
+        sheet = workbook.create_sheet(title)
+        with (FIXTURES / name).open(encoding="utf-8") as fh:
+            for record in csv.reader(fh):
+                sheet.append(record)
+    path = tmp_path / "book.xlsx"
+    workbook.save(path)
+
+    both = run_audit(book, FIXTURES / "awards_en.csv", FIXTURES / "items_en.csv")
+    sheets = run_audit(book, path)
+    skipped = sheets.findings.filter(kind="sheet_not_audited")
+    assert skipped["item"].to_list() == ["填表说明"] and skipped["severity"].to_list() == [
+        "warning"
+    ]
+
+    def key(frame):  # noqa: ANN001, ANN202
+        return sorted(frame.drop("source", "message_zh", "message_en").rows())
+
+    assert key(sheets.findings.filter(kind="sheet_not_audited").clear()) == []
+    assert key(sheets.findings.filter(pl.col("kind") != "sheet_not_audited")) == key(both.findings)

@@ -37,6 +37,7 @@ class Table:
     chunks: Iterator[pl.DataFrame]
     size: int
     progress: dict[str, float] = field(default_factory=lambda: {"done": 0.0})
+    sheets: list[str] = field(default_factory=list)  # a workbook's worksheets, in order
 
 
 def _frame(headers: list[str], rows: list[list[str | None]], first_row: int) -> pl.DataFrame:
@@ -209,6 +210,9 @@ def read_xlsx(path: Path, chunk_rows: int = CHUNK_ROWS, sheet: int = 0) -> Table
     if sheet >= len(book.worksheets):
         raise UnreadableInput(f"{path.name}: the workbook has no sheet {sheet + 1}")
     ws = book.worksheets[sheet]
+    titles = [w.title for w in book.worksheets]
+    # The first sheet is the file; another one is named by its sheet (awards.xlsx:明细).
+    name = path.name if sheet == 0 else f"{path.name}:{ws.title}"
     rows = ws.iter_rows(values_only=True)
     header_row = 0
     headers: list[str] = []
@@ -218,12 +222,13 @@ def read_xlsx(path: Path, chunk_rows: int = CHUNK_ROWS, sheet: int = 0) -> Table
             headers = [cell_text(v) or "" for v in values]
             break
     if not headers:
-        raise UnreadableInput(f"{path.name}: the sheet has no header row")
+        book.close()
+        raise UnreadableInput(f"{name}: the sheet has no header row")
     while headers and not headers[-1]:
         headers.pop()
     names = _unique_headers(headers)
     total = max(1, (ws.max_row or 1) - header_row)
-    table = Table(path.name, names, iter(()), path.stat().st_size)
+    table = Table(name, names, iter(()), path.stat().st_size, sheets=titles)
 
     def chunks() -> Iterator[pl.DataFrame]:
         batch: list[list[str | None]] = []

@@ -29,11 +29,11 @@ import polars as pl
 from service.audit import checks
 from service.audit import findings as F
 from service.audit.across import Across, Cut, programs_schema, with_limits
-from service.audit.columns import Column
+from service.audit.columns import Column, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, evaluate
 from service.audit.ordered import Batch, NotInOrder, batches
-from service.audit.readers import Table, UnreadableInput, open_table
+from service.audit.readers import Table, UnreadableInput, open_table, read_xlsx
 from service.audit.rows import Headers, Rows, read_rows
 from service.audit.spill import Spill
 from service.audit.summary import audit_summary, check_totals
@@ -405,8 +405,15 @@ def run_audit(
     options = options or AuditOptions()
     ctx = AuditContext(book, disqualified, options)
 
+    notes: list[pl.DataFrame] = []
+
     def tables() -> Iterator[Table | None]:
-        yield open_table(records, options.chunk_rows)
+        table = open_table(records, options.chunk_rows)
+        if len(table.sheets) > 1 and details is None:
+            notes.clear()
+            yield from _sheets(book, records, table, options.chunk_rows, notes)
+            return
+        yield table
         yield open_table(details, options.chunk_rows) if details is not None else None
 
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="audit") as pool:
@@ -414,9 +421,48 @@ def run_audit(
             try:
                 table, detail_table = tables()
                 assert table is not None
-                return Runner(ctx, progress, pool).run(table, detail_table, in_order=True)
+                runner = Runner(ctx, progress, pool)
+                runner.found += notes
+                return runner.run(table, detail_table, in_order=True)
             except NotInOrder:
                 ctx.item_columns = set()
         table, detail_table = tables()
         assert table is not None
-        return Runner(ctx, progress, pool).run(table, detail_table, in_order=False)
+        runner = Runner(ctx, progress, pool)
+        runner.found += notes
+        return runner.run(table, detail_table, in_order=False)
+
+
+def _sheets(
+    book: RuleBook, path: Path, first: Table, chunk_rows: int, notes: list[pl.DataFrame]
+) -> Iterator[Table | None]:
+    """A workbook's sheets: the first of awards (a program column) and the first of details
+    (an award id and item columns, no program); every other sheet is named as not audited."""
+    records: Table | None = None
+    details: Table | None = None
+    for index, title in enumerate(first.sheets):
+        try:
+            table = first if index == 0 else read_xlsx(path, chunk_rows, sheet=index)
+        except UnreadableInput:
+            notes.append(_not_audited(path.name, title, "空表或无表头", "empty, or no header row"))
+            continue
+        keys = {c.key: c.level for h in table.headers if (c := recognise(h, book)) is not None}
+        if "program_id" in keys and records is None:
+            records = table
+        elif "award_id" in keys and "item" in keys.values() and details is None:
+            details = table
+        else:
+            what = (
+                ("另一张奖补记录表", "another sheet of awards")
+                if "program_id" in keys
+                else ("既非奖补记录也非明细", "neither awards nor their details")
+            )
+            notes.append(_not_audited(path.name, title, *what))
+    yield records or first
+    yield details
+
+
+def _not_audited(name: str, title: str, zh: str, en: str) -> pl.DataFrame:
+    row = {"source": name, "item": title, "message_zh": f"工作表“{title}”未审核：{zh}",
+           "message_en": f"Worksheet '{title}' not audited: {en}"}  # fmt: skip
+    return F.build(pl.DataFrame([row]), "sheet_not_audited")
