@@ -236,7 +236,7 @@ def test_every_sheet_of_a_workbook(book: RuleBook, tmp_path: Path) -> None:
         "warning"
     ]
 
-    def key(frame):  # noqa: ANN001, ANN202
+    def key(frame):
         return sorted(frame.drop("source", "message_zh", "message_en").rows())
 
     assert key(sheets.findings.filter(kind="sheet_not_audited").clear()) == []
