@@ -9,6 +9,7 @@ temporary folder and back: the audit itself is service.audit.
 from __future__ import annotations
 
 import tempfile
+import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from starlette.datastructures import UploadFile
 
 from service.api.deps import RuntimeDep
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
-from service.audit.readers import UnreadableInput
+from service.audit.readers import InputTooLarge, UnreadableInput, limits_of
 from service.audit.report import report_json
 from service.audit.run import run_audit
 from service.auth.guard import require
@@ -40,6 +41,30 @@ class UnreadableAudit(ServiceError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"无法读取审计文件：{reason}", f"Cannot read the audit file: {reason}")
+
+
+class AuditInputTooLarge(ServiceError):
+    """413: the uploaded file is past a limit on audit inputs (AUDIT_MAX_…)."""
+
+    status_code = 413
+    code = "audit_input_too_large"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"审计文件超过限制：{reason}", f"The audit file is past a limit: {reason}")
+
+
+class AuditsBusy(ServiceError):
+    """503: as many audits as AUDIT_MAX_CONCURRENT are running."""
+
+    status_code = 503
+    code = "audits_busy"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"已有{limit}个审计正在进行，请稍后再试",
+            f"{limit} audits are running; try again shortly",
+            limit=limit,
+        )
 
 
 class AuditFinding(BaseModel):
@@ -166,7 +191,8 @@ async def _inputs(request: Request, folder: Path, limit: int) -> tuple[Path, Pat
     ),
     responses={
         200: {"model": AuditReport, "description": "审计报告 / the audit report"},
-        413: {"description": "文件过大 / file too large"},
+        413: {"description": "文件过大或超过审计限制 / file too large, or past a limit"},
+        503: {"description": "审计并发已满 / as many audits as allowed are running"},
         422: {"description": "文件无法读取 / the file cannot be read"},
     },
     openapi_extra={
@@ -201,24 +227,38 @@ async def audit(
         int, Query(ge=0, le=3650, description="认定后应在几天内下达资金 / days to issue funds")
     ] = ISSUE_WITHIN_DAYS,
 ) -> JSONResponse:
-    options = AuditOptions(issue_within_days=issue_within_days, tier_amounts=_tiers(tier_amounts))
-    with tempfile.TemporaryDirectory(prefix="audit-upload-") as tmp:
-        records, details = await _inputs(request, Path(tmp), rt.settings.max_audit_bytes)
-        try:
-            result = await run_in_threadpool(
-                run_audit, rt.book, records, details, rt.disqualified, options
-            )
-        except UnreadableInput as exc:
-            raise UnreadableAudit(str(exc)) from exc
-        except UnicodeDecodeError as exc:  # a binary file sent as CSV or JSON Lines
-            raise UnreadableAudit(f"not text in any known encoding ({exc.reason})") from exc
-        except RecursionError as exc:  # json's guard: a JSON Lines line nested ~1,000 deep
-            raise UnreadableAudit("a line is nested too deeply") from exc
-        except ValueError as exc:
-            # Python's int-digits limit (4,300) while a JSON Lines line is decoded; any other
-            # ValueError is a bug and stays a 500.
-            if "integer string conversion" not in str(exc):
-                raise
-            raise UnreadableAudit("a number has too many digits") from exc
-        report: dict[str, Any] = report_json(rt.book, result)
+    settings = rt.settings
+    options = AuditOptions(
+        issue_within_days=issue_within_days,
+        tier_amounts=_tiers(tier_amounts),
+        limits=limits_of(settings),
+        max_seconds=settings.audit_max_seconds,
+    )
+    slots = _slots(request, settings.audit_max_concurrent)
+    if not slots.acquire(blocking=False):
+        raise AuditsBusy(settings.audit_max_concurrent)
+    try:
+        with tempfile.TemporaryDirectory(prefix="audit-upload-") as tmp:
+            records, details = await _inputs(request, Path(tmp), settings.max_audit_bytes)
+            try:
+                result = await run_in_threadpool(
+                    run_audit, rt.book, records, details, rt.disqualified, options
+                )
+            except InputTooLarge as exc:
+                raise AuditInputTooLarge(str(exc)) from exc
+            except UnreadableInput as exc:
+                raise UnreadableAudit(str(exc)) from exc
+            report: dict[str, Any] = report_json(rt.book, result)
+    finally:
+        slots.release()
     return JSONResponse(report)
+
+
+def _slots(request: Request, size: int) -> threading.BoundedSemaphore:
+    """The app's audit slots (AUDIT_MAX_CONCURRENT), made on the first audit (in the event
+    loop's thread, with no await between the look and the making: made once)."""
+    state = request.app.state
+    if getattr(state, "audit_slots", None) is None:
+        state.audit_slots = threading.BoundedSemaphore(size)
+    slots: threading.BoundedSemaphore = state.audit_slots
+    return slots

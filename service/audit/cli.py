@@ -17,7 +17,7 @@ from typing import TextIO
 
 from service.audit.across import removed
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
-from service.audit.readers import UnreadableInput
+from service.audit.readers import UnreadableInput, limits_of
 from service.audit.report import summary_json, write_all
 from service.audit.run import run_audit
 from service.config import get_settings
@@ -145,12 +145,14 @@ def main(
         p.stat().st_size for p in (args.input, args.details) if p is not None and p.is_file()
     )
     show = args.progress == "on" or (args.progress == "auto" and size >= PROGRESS_FROM_BYTES)
-    options = AuditOptions(issue_within_days=args.issue_within_days, tier_amounts=tiers)
+    options = AuditOptions(
+        issue_within_days=args.issue_within_days, tier_amounts=tiers, limits=limits_of(settings)
+    )
     try:
         result = run_audit(
             book, args.input, args.details, disqualified, options, ProgressBar(stderr, show)
         )
-    except UnreadableInput as exc:
+    except (UnreadableInput, OSError, UnicodeError) as exc:
         stderr.write(f"无法读取输入 / cannot read the input: {exc}\n")
         return EXIT_UNREADABLE
     paths = write_all(book, result, args.out)

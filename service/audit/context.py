@@ -12,6 +12,7 @@ import polars as pl
 
 from service.audit.names import Match, ProgramNames
 from service.audit.parse import Memo
+from service.audit.readers import Limits
 from service.engine.polars_decide import CompiledProgram, compile_program
 from service.rules.loader import RuleBook
 
@@ -38,6 +39,10 @@ class AuditOptions:
     # "auto": files in award order are read side by side with no partitions, others in
     # partitions (service.audit.run); "partitions": always in partitions.
     layout: str = "auto"
+    # What an input may be (sizes, cells, columns, lines), and how long an audit may take
+    # (None: no limit, the command's default; POST /v1/audit sets AUDIT_MAX_SECONDS).
+    limits: Limits = field(default_factory=Limits)
+    max_seconds: float | None = None
 
 
 @dataclass

@@ -33,7 +33,13 @@ from service.audit.columns import Column, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, evaluate
 from service.audit.ordered import Batch, NotInOrder, batches
-from service.audit.readers import Table, UnreadableInput, open_table, read_xlsx
+from service.audit.readers import (
+    InputTooLarge,
+    Table,
+    UnreadableInput,
+    open_table,
+    read_xlsx,
+)
 from service.audit.rows import Headers, Rows, read_rows
 from service.audit.spill import Spill
 from service.audit.summary import audit_summary, check_totals
@@ -70,6 +76,10 @@ class _Serial(Executor):
 _SERIAL = _Serial()
 
 
+class AuditTooLong(InputTooLarge):
+    """The audit ran past ``AuditOptions.max_seconds`` (HTTP 413, exit code 2)."""
+
+
 @dataclass
 class AuditResult:
     findings: pl.DataFrame
@@ -98,7 +108,15 @@ class Runner:
     ) -> None:
         self.ctx = ctx
         self.pool = pool or _SERIAL
-        self.progress = progress or (lambda fraction, rows: None)
+        report = progress or (lambda fraction, rows: None)
+        limit, started = ctx.options.max_seconds, time.monotonic()
+
+        def progressed(fraction: float, rows: int) -> None:
+            if limit is not None and time.monotonic() - started > limit and fraction < 1.0:
+                raise AuditTooLong(f"the audit takes longer than {limit:g} s (AUDIT_MAX_SECONDS)")
+            report(fraction, rows)
+
+        self.progress = progressed
         self.found: list[pl.DataFrame] = []
         self.closing: list[pl.DataFrame] = []  # 合计 rows (list.append is atomic)
         self.rows = 0
@@ -407,15 +425,34 @@ def run_audit(
 
     notes: list[pl.DataFrame] = []
 
+    temporary: list[Path] = []  # re-encoded copies (GB18030, UTF-16), removed at the end
+
     def tables() -> Iterator[Table | None]:
-        table = open_table(records, options.chunk_rows)
+        table = open_table(records, options.chunk_rows, options.limits, temporary)
         if len(table.sheets) > 1 and details is None:
             notes.clear()
-            yield from _sheets(book, records, table, options.chunk_rows, notes)
+            yield from _sheets(book, records, table, options, notes)
             return
         yield table
-        yield open_table(details, options.chunk_rows) if details is not None else None
+        if details is None:
+            yield None
+        else:
+            yield open_table(details, options.chunk_rows, options.limits, temporary)
 
+    try:
+        return _run(ctx, tables, notes, progress)
+    finally:
+        for path in temporary:
+            path.unlink(missing_ok=True)
+
+
+def _run(
+    ctx: AuditContext,
+    tables: Callable[[], Iterator[Table | None]],
+    notes: list[pl.DataFrame],
+    progress: Progress | None,
+) -> AuditResult:
+    options = ctx.options
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="audit") as pool:
         if options.layout == "auto":
             try:
@@ -434,7 +471,7 @@ def run_audit(
 
 
 def _sheets(
-    book: RuleBook, path: Path, first: Table, chunk_rows: int, notes: list[pl.DataFrame]
+    book: RuleBook, path: Path, first: Table, options: AuditOptions, notes: list[pl.DataFrame]
 ) -> Iterator[Table | None]:
     """A workbook's sheets: the first of awards (a program column) and the first of details
     (an award id and item columns, no program); every other sheet is named as not audited."""
@@ -442,7 +479,11 @@ def _sheets(
     details: Table | None = None
     for index, title in enumerate(first.sheets):
         try:
-            table = first if index == 0 else read_xlsx(path, chunk_rows, sheet=index)
+            table = (
+                first if index == 0 else read_xlsx(path, options.chunk_rows, index, options.limits)
+            )
+        except InputTooLarge:
+            raise
         except UnreadableInput:
             notes.append(_not_audited(path.name, title, "空表或无表头", "empty, or no header row"))
             continue
