@@ -16,14 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from service.api.deps import RuntimeDep
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
 from service.audit.readers import InputTooLarge, UnreadableInput, limits_of
-from service.audit.report import report_json
+from service.audit.report import render_html, report_json, write_xlsx
 from service.audit.run import run_audit
 from service.auth.guard import require
 from service.auth.roles import Role
@@ -190,7 +190,15 @@ async def _inputs(request: Request, folder: Path, limit: int) -> tuple[Path, Pat
         "row, article, message in Chinese and English, and the amount at stake."
     ),
     responses={
-        200: {"model": AuditReport, "description": "审计报告 / the audit report"},
+        200: {
+            "model": AuditReport,
+            "description": "审计报告（按 Accept：JSON、findings.xlsx 或 HTML 摘要）/ the audit "
+            "report: JSON, or findings.xlsx or the HTML summary by Accept",
+            "content": {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                "text/html": {},
+            },
+        },
         413: {"description": "文件过大或超过审计限制 / file too large, or past a limit"},
         503: {"description": "审计并发已满 / as many audits as allowed are running"},
         422: {"description": "文件无法读取 / the file cannot be read"},
@@ -226,7 +234,7 @@ async def audit(
     issue_within_days: Annotated[
         int, Query(ge=0, le=3650, description="认定后应在几天内下达资金 / days to issue funds")
     ] = ISSUE_WITHIN_DAYS,
-) -> JSONResponse:
+) -> Response:
     settings = rt.settings
     options = AuditOptions(
         issue_within_days=issue_within_days,
@@ -248,10 +256,34 @@ async def audit(
                 raise AuditInputTooLarge(str(exc)) from exc
             except UnreadableInput as exc:
                 raise UnreadableAudit(str(exc)) from exc
+            wanted = _wanted(request.headers.get("accept", ""))
+            if wanted == XLSX:
+                path = Path(tmp) / "findings.xlsx"
+                await run_in_threadpool(write_xlsx, rt.book, result, path)
+                return Response(
+                    path.read_bytes(),
+                    media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="findings.xlsx"'},
+                )
+            if wanted == "text/html":
+                page = await run_in_threadpool(render_html, rt.book, result)
+                return HTMLResponse(page)
             report: dict[str, Any] = report_json(rt.book, result)
     finally:
         slots.release()
     return JSONResponse(report)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _wanted(accept: str) -> str:
+    """The report's form the caller asks for first: the .xlsx, the HTML page or JSON."""
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in (XLSX, "text/html", "application/json"):
+            return media
+    return "application/json"
 
 
 def _slots(request: Request, size: int) -> threading.BoundedSemaphore:
