@@ -14,6 +14,7 @@ from service.audit.run import run_audit
 from service.rules.loader import RuleBook
 
 FIXTURES = Path(__file__).parent / "audit_fixtures"
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 WAN = 1_000_000  # fen in one 万元
 
 
@@ -241,3 +242,33 @@ def test_every_sheet_of_a_workbook(book: RuleBook, tmp_path: Path) -> None:
 
     assert key(sheets.findings.filter(kind="sheet_not_audited").clear()) == []
     assert key(sheets.findings.filter(pl.col("kind") != "sheet_not_audited")) == key(both.findings)
+
+
+def test_a_tranche_paid_above_the_plan(book: RuleBook, tmp_path: Path) -> None:
+    """stcsm 2023 concept verification, 3 years, 5,000,000.00: 60% in the year of approval is
+    3,000,000.00 (also the first-year cap), 20% at mid-term, the rest after acceptance."""
+    import json
+
+    import yaml
+
+    example = yaml.safe_load(
+        (RULES_DIR / "stcsm/examples/stcsm2023-concept-verification.yaml").read_text("utf-8")
+    )
+    body = {
+        **example["value"],
+        "requested_amount": "5000000.00",
+        "self_funds": "10000000.00",
+        "duration_years": 3,
+    }
+    uscc = body["applicant"]["uscc"]
+    cell = json.dumps(body, ensure_ascii=False).replace('"', '""')
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "award_id,program_id,applicant_uscc,awarded_amount,首期拨付,中期拨付,验收后拨付,application\n"
+        f'T1,stcsm2023-concept-verification,{uscc},5000000.00,3000000.00,1000000.00,1000000.00,"{cell}"\n'
+        f'T2,stcsm2023-concept-verification,{uscc},5000000.00,3500000.00,500000.00,1000000.00,"{cell}"\n',
+        encoding="utf-8",
+    )
+    found = run_audit(book, path).findings.filter(kind="tranche_above_plan")
+    got = [(r["award_id"], r["rule"], r["amount_at_stake"]) for r in found.iter_rows(named=True)]
+    assert got == [("T2", "tranche-first-year", 50_000_000)], got

@@ -29,7 +29,12 @@ AUDIT_FIELDS: dict[str, FieldSpec] = {
     "application": FieldSpec("json"),
     "units": FieldSpec("int"),
     "total_paid": FieldSpec("money"),
+    # What one stage of a staged payment paid (the rule files' paid_labels name them too).
+    "first_year_paid": FieldSpec("money"),
+    "mid_term_paid": FieldSpec("money"),
+    "acceptance_paid": FieldSpec("money"),
 }
+PAID = ("first_year_paid", "mid_term_paid", "acceptance_paid")
 
 # The audit's own fields. A form field's headers are its labels in the form files (专利号,
 # 受让方名称 = the party's 受让方 + its 名称) and their aliases: ``FormBook.headers``.
@@ -147,7 +152,12 @@ def _headers(book: RuleBook) -> dict[str, str]:
     """The form files' column headers, written as a header is read (``_normalise``)."""
     cached = _HEADERS.get(book.version)
     if cached is None:
-        cached = {_normalise(h)[0]: path for h, path in book.forms.headers.items()}
-        cached.update(book.forms.headers)
+        headers = dict(book.forms.headers)
+        for program in book.programs.values():
+            plan = program.disbursement
+            for stage, labels in (plan.paid_labels if plan is not None else {}).items():
+                headers.update(dict.fromkeys(labels, f"{stage}_paid"))
+        cached = {_normalise(h)[0]: path for h, path in headers.items()}
+        cached.update(headers)
         _HEADERS[book.version] = cached
     return cached

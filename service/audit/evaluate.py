@@ -19,7 +19,9 @@ from service.audit.award_findings import (
     condition_findings,
     group_findings,
     item_findings,
+    tranche_findings,
 )
+from service.audit.columns import PAID
 from service.audit.context import AuditContext
 from service.engine.polars_decide import (
     DUP,
@@ -183,6 +185,8 @@ def _reads(cp: CompiledProgram) -> tuple[set[str], set[str]]:
     """The columns of records and of items that a program reads (its facts, and what every
     award's findings and the checks across awards need)."""
     rows = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round", *UNIT_COLUMNS}
+    if cp.program.disbursement is not None:
+        rows |= set(PAID)
     rows |= {r.key for r in app_refs(cp.program)}
     rows |= {known_col(g.list_name) for g in cp.program.item_groups}
     area = _area_key(cp)
@@ -354,7 +358,7 @@ def _program(
     items: pl.DataFrame,
     listed: list[str],
 ) -> _Result:
-    meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
+    meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round", *PAID}
     meta |= {c for c in rows.columns if c.startswith("items_known:")}
     rows = _with_context(cp, _drop_blank(rows, meta), listed)
     lists = _split_items(cp, items)
@@ -386,6 +390,7 @@ def _program(
             found += item_findings(cp, cg, decided, judged[cg.group.list_name])
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
+    found += tranche_findings(cp, decided)
     keys = _conform(_keys(cp, judged), DUP_COLUMNS)
     area = _area_key(cp)
     if area is not None and area != AREA and area in decided.columns:

@@ -88,6 +88,11 @@ class DisbursementSpec(Strict):
     duration_field: str
     schedules: dict[int, list[TrancheSpec]]
     first_year_cap: str | None = None  # a money parameter (may be absent in an edition)
+    # How award tables name the amount paid at each stage (the audit reads such columns and
+    # compares them with the plan's tranches).
+    paid_labels: dict[Literal["first_year", "mid_term", "acceptance"], list[str]] = Field(
+        default_factory=dict
+    )
 
 
 class SuggestionSpec(Strict):
