@@ -90,6 +90,7 @@ def test_a_published_spending_table(book: RuleBook) -> None:
     programs = {r["program_id"]: r for r in result.programs.iter_rows(named=True)}
     assert programs["ipa2022-art09"]["allowed"] == 130 * WAN
     assert programs["ipa2022-art10"]["known"] and programs["ipa2022-art20"]["known"]
+    assert programs["ipa2022-art06"]["notes"] == "认定部门：市知识产权局、市教委"  # kept
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,9 @@ class AuditProgram(BaseModel):
     )
     pool: str | None
     findings: int
+    notes: str | None = Field(
+        default=None, description="表中说明列（认定部门、备注）/ the table's describing columns"
+    )
 
 
 class AuditReport(BaseModel):

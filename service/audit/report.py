@@ -90,6 +90,7 @@ def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
                 "allowed": _money(row["allowed"]),
                 "pool": _money(row["pool"]),
                 "findings": counts.get(row["program_id"], 0),
+                "notes": row.get("notes") or None,  # a published table's 认定部门, 备注 …
             }
         )
     return out
@@ -185,6 +186,7 @@ PROGRAM_COLUMNS = [
     xlsx.Column("allowed", "应得金额（元）", "allowed (yuan)", "money", 16),
     xlsx.Column("pool", "资金上限（元）", "pool (yuan)", "money", 16),
     xlsx.Column("findings", "问题数", "findings", "int"),
+    xlsx.Column("notes", "备注（表中说明列）", "notes (the table's describing columns)"),
 ]
 
 
@@ -213,6 +215,11 @@ def write_xlsx(book: RuleBook, result: AuditResult, path: Path) -> None:
         .replace_strict({k: p["findings"] for k, p in listed.items()}, default=0)
         .cast(pl.Int64)
         .alias("findings"),
+        pl.col("program_id")
+        .replace_strict(
+            {k: p["notes"] for k, p in listed.items()}, default=None, return_dtype=pl.String
+        )
+        .alias("notes"),
     )
     written = xlsx.write_workbook(
         path,

@@ -224,14 +224,27 @@ class Runner:
                 )
         found, allowed = audit_summary(self.ctx, frame)
         self.found += found
+        # Columns that describe (认定部门, 备注) are kept: "认定部门：市知识产权局" per program.
+        notes = [
+            pl.concat_str(pl.lit(c.header + "："), pl.col(c.key))
+            for c in files.headers.columns.values()
+            if c is not None and c.level == "note" and c.key in frame.columns
+        ]
+        described = (
+            pl.concat_str(notes, separator="；", ignore_nulls=True) if notes else pl.lit(None)
+        )
         totals = (
-            frame.with_columns(pl.Series("allowed", allowed, dtype=pl.Int64))
+            frame.with_columns(
+                pl.Series("allowed", allowed, dtype=pl.Int64),
+                described.cast(pl.String).alias("notes"),
+            )
             .group_by("program_id")
             .agg(
                 pl.len().alias("awards"),
                 pl.col("units").sum().alias("units"),
                 pl.col("total_paid").sum().alias(AWARDED),
                 pl.col("allowed").sum().alias("allowed"),
+                pl.col("notes").drop_nulls().unique(maintain_order=True).str.join("；"),
             )
             .filter(pl.col("program_id").is_not_null())
         )
