@@ -164,18 +164,17 @@ class Across:
         rows = pl.concat(scans, how="vertical_relaxed")
         return _wide((rows if where is None else rows.filter(where)).collect())
 
-    def close(self) -> None:
+    def close(self) -> threading.Thread:
         """The batch files are removed in the background (freeing a run's few hundred MB of
         page cache takes a tenth of a second): the findings are sorted and written meanwhile.
-        ``removed()`` waits for it."""
+        The thread is returned, for whoever waits for it (``AuditResult.removed``)."""
         remove = threading.Thread(
             target=shutil.rmtree, args=(self.folder, True), name="audit-remove"
         )
         remove.start()
-        _REMOVING.append(remove)
+        return remove
 
 
-_REMOVING: list[threading.Thread] = []
 # On disk, columns narrower than in memory: a file name repeated on every row is a dictionary,
 # places and rows are 32-bit, and text is plain Arrow strings (offsets, not 16-byte views).
 # Half the bytes of a batch's files: written during the pass, read again at its end (measured).
@@ -202,12 +201,6 @@ def _wide(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         pl.col(c).cast(wide) for c, (t, wide) in _NARROW.items() if schema.get(c) == t
     )
-
-
-def removed() -> None:
-    """Waits until the files of finished audits are gone (the command line, before it ends)."""
-    while _REMOVING:
-        _REMOVING.pop().join()
 
 
 def with_limits(ctx: AuditContext, totals: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
-from service.audit.across import removed
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
 from service.audit.readers import UnreadableInput, limits_of
 from service.audit.report import summary_json, write_all
@@ -156,7 +155,7 @@ def main(
         stderr.write(f"无法读取输入 / cannot read the input: {exc}\n")
         return EXIT_UNREADABLE
     paths = write_all(book, result, args.out)
-    removed()  # the run's temporary files, removed while the outputs were written
+    result.removed()  # the run's temporary files, removed while the outputs were written
     s = summary_json(book, result)
     stdout.write(
         f"{s['rows_read']:,} rows, {s['finding_count']:,} findings, {s['amount_at_stake']} yuan at stake "

@@ -99,30 +99,40 @@ def _normalise(header: str) -> tuple[str, bool]:
     return text.removesuffix("_wan").removesuffix("_yuan").strip("_"), wan
 
 
-_REGISTRY: dict[str, dict[str, tuple[str, FieldSpec]]] = {}
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a rule book's headers may name: every fact path of its forms (``path -> (level,
+    spec)``) and the form files' headers (labels, aliases, the tranches' paid_labels), written
+    as a header is read. Made once per run (``AuditContext.vocabulary``)."""
+
+    fields: dict[str, tuple[str, FieldSpec]]
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, book: RuleBook) -> Vocabulary:
+        fields: dict[str, tuple[str, FieldSpec]] = {}
+        for program in book.programs.values():
+            for path, spec in program.scope.fields.items():
+                if not path.startswith("context."):
+                    fields.setdefault(path, ("app", spec))
+            for scope in program.scope.lists.values():
+                for path, spec in scope.fields.items():
+                    fields.setdefault(path, ("item", spec))
+        headers = dict(book.forms.headers)
+        for program in book.programs.values():
+            plan = program.disbursement
+            for stage, labels in (plan.paid_labels if plan is not None else {}).items():
+                headers.update(dict.fromkeys(labels, f"{stage}_paid"))
+        written = {_normalise(h)[0]: path for h, path in headers.items()}
+        written.update(headers)
+        return cls(fields, written)
 
 
-def fields_of(book: RuleBook) -> dict[str, tuple[str, FieldSpec]]:
-    """Every fact path any program's form has: ``path -> (level, spec)``."""
-    cached = _REGISTRY.get(book.version)
-    if cached is not None:
-        return cached
-    out: dict[str, tuple[str, FieldSpec]] = {}
-    for program in book.programs.values():
-        for path, spec in program.scope.fields.items():
-            if not path.startswith("context."):
-                out.setdefault(path, ("app", spec))
-        for scope in program.scope.lists.values():
-            for path, spec in scope.fields.items():
-                out.setdefault(path, ("item", spec))
-    _REGISTRY[book.version] = out
-    return out
-
-
-def recognise(header: str, book: RuleBook) -> Column | None:
+def recognise(header: str, book: RuleBook, vocabulary: Vocabulary | None = None) -> Column | None:
     """The column a header names, or None when it names nothing the audit knows."""
+    words = vocabulary or Vocabulary.of(book)
     text, wan = _normalise(header)
-    headers = _headers(book)
+    headers = words.headers
     name = (
         ALIASES.get(text)
         or ALIASES.get(header.strip())
@@ -136,28 +146,10 @@ def recognise(header: str, book: RuleBook) -> Column | None:
     if name in AUDIT_FIELDS:
         spec = AUDIT_FIELDS[name]
         return Column(header, name, name, "audit", spec, wan and spec.kind == "money")
-    known = fields_of(book).get(name)
+    known = words.fields.get(name)
     if known is None:
         return None
     level, spec = known
     money = wan and spec.kind == "money"
     labels = book.forms.choice_labels if spec.choices is not None else {}
     return Column(header, name, name.replace(".", "__"), level, spec, money, labels)
-
-
-_HEADERS: dict[str, dict[str, str]] = {}
-
-
-def _headers(book: RuleBook) -> dict[str, str]:
-    """The form files' column headers, written as a header is read (``_normalise``)."""
-    cached = _HEADERS.get(book.version)
-    if cached is None:
-        headers = dict(book.forms.headers)
-        for program in book.programs.values():
-            plan = program.disbursement
-            for stage, labels in (plan.paid_labels if plan is not None else {}).items():
-                headers.update(dict.fromkeys(labels, f"{stage}_paid"))
-        cached = {_normalise(h)[0]: path for h, path in headers.items()}
-        cached.update(headers)
-        _HEADERS[book.version] = cached
-    return cached

@@ -6,10 +6,12 @@ import threading
 from collections.abc import Container
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import polars as pl
 
+from service.audit.columns import Vocabulary
 from service.audit.names import Match, ProgramNames
 from service.audit.parse import Memo
 from service.audit.readers import Limits
@@ -72,6 +74,11 @@ class AuditContext:
             if found is None:
                 found = self._matched[cell] = self._names.match(cell)
             return found
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """What the rule book's headers may name (service.audit.columns), once per run."""
+        return Vocabulary.of(self.book)
 
     @property
     def names(self) -> ProgramNames:

@@ -13,7 +13,7 @@ import polars as pl
 
 from service.audit import findings as F
 from service.audit.applications import expand
-from service.audit.columns import Column, recognise
+from service.audit.columns import Column, Vocabulary, recognise
 from service.audit.context import AuditContext
 from service.audit.evaluate import AWARDED
 from service.audit.names import TOTAL
@@ -28,8 +28,9 @@ IDENTITY = ("award_id", "applicant_uscc", "applicant_name")
 class Headers:
     """Recognised columns of one file; unknown ones are reported once, on the header row."""
 
-    def __init__(self, book: RuleBook, src: str) -> None:
+    def __init__(self, book: RuleBook, src: str, vocabulary: Vocabulary | None = None) -> None:
         self.book, self.src = book, src
+        self.vocabulary = vocabulary or Vocabulary.of(book)
         self.columns: dict[str, Column | None] = {}
         self.found: list[pl.DataFrame] = []
         self.keys: set[str] = set()
@@ -38,7 +39,7 @@ class Headers:
         for header in headers:
             if header == "row" or header in self.columns:
                 continue
-            column = recognise(header, self.book)
+            column = recognise(header, self.book, self.vocabulary)
             if column is not None and column.key in self.keys:
                 column = None  # a second column for the same thing: the first one is read
             self.columns[header] = column

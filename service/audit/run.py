@@ -16,6 +16,7 @@ memory follows the chunk and partition size, not the file size.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
@@ -29,7 +30,7 @@ import polars as pl
 from service.audit import checks
 from service.audit import findings as F
 from service.audit.across import Across, Cut, programs_schema, with_limits
-from service.audit.columns import Column, recognise
+from service.audit.columns import Column, Vocabulary, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, evaluate
 from service.audit.ordered import Batch, NotInOrder, batches
@@ -85,8 +86,15 @@ class AuditResult:
     findings: pl.DataFrame
     programs: pl.DataFrame  # program_id, awards, units, awarded_amount, allowed, pool
     meta: dict[str, Any] = field(default_factory=dict)
+    # The run's temporary files being removed in the background (``removed`` waits).
+    removing: list[threading.Thread] = field(default_factory=list, repr=False)
     # The report's summary, made once (service.audit.report.summary_json): each output has it.
     summary: dict[str, Any] | None = field(default=None, repr=False)
+
+    def removed(self) -> None:
+        """Waits until the run's temporary files are gone (the command, before it ends)."""
+        while self.removing:
+            self.removing.pop().join()
 
     @property
     def exit_code(self) -> int:
@@ -118,6 +126,7 @@ class Runner:
 
         self.progress = progressed
         self.found: list[pl.DataFrame] = []
+        self.removing: list[threading.Thread] = []
         self.closing: list[pl.DataFrame] = []  # 合计 rows (list.append is atomic)
         self.rows = 0
         # Set when the last batch is read (files in award order): batches still being
@@ -148,7 +157,7 @@ class Runner:
                     counted = {AWARDED: "奖补金额"}
                     self.found += check_totals(closing, programs, counted)
             finally:
-                across.close()
+                self.removing.append(across.close())
             layout = "award_order" if in_order else "partitions"
         self.found += files.headers.found + (
             files.detail_headers.found if files.detail_headers else []
@@ -167,17 +176,17 @@ class Runner:
             "partitions": parts if layout == "partitions" else 1,
             "seconds": round(time.perf_counter() - started, 3),
         }
-        return AuditResult(findings, programs, meta)
+        return AuditResult(findings, programs, meta, removing=self.removing)
 
     def _files(self, records: Table, details: Table | None) -> _Files:
-        headers = Headers(self.ctx.book, records.name)
+        headers = Headers(self.ctx.book, records.name, self.ctx.vocabulary)
         keys = {c.key for c in headers.known(records.headers)}
         if "program_id" not in keys:
             raise UnreadableInput(f"{records.name}: no program column (program_id / 项目)")
         summary = details is None and "units" in keys and "total_paid" in keys
         detail_headers = None
         if details is not None:
-            detail_headers = Headers(self.ctx.book, details.name)
+            detail_headers = Headers(self.ctx.book, details.name, self.ctx.vocabulary)
             if "award_id" not in {c.key for c in detail_headers.known(details.headers)}:
                 raise UnreadableInput(
                     f"{details.name}: detail rows need the award id (award_id / 奖补编号)"
@@ -500,7 +509,10 @@ def _sheets(
         except UnreadableInput:
             notes.append(_not_audited(path.name, title, "空表或无表头", "empty, or no header row"))
             continue
-        keys = {c.key: c.level for h in table.headers if (c := recognise(h, book)) is not None}
+        words = Vocabulary.of(book)
+        keys = {
+            c.key: c.level for h in table.headers if (c := recognise(h, book, words)) is not None
+        }
         if "program_id" in keys and records is None:
             records = table
         elif "award_id" in keys and "item" in keys.values() and details is None:
