@@ -41,7 +41,6 @@ class Cut:
     pairs: pl.DataFrame | None = None
     hashes: pl.Series | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    deferred: list[tuple[pl.DataFrame, pl.DataFrame]] = field(default_factory=list)
 
 
 class Across:
@@ -54,7 +53,7 @@ class Across:
         """What batch ``number`` gives the checks across awards (its rows written to files of
         its own, so batches are cut side by side)."""
         units, ctx = result.units, self.ctx
-        out = Cut(result.findings, number, deferred=result.deferred)
+        out = Cut(result.findings, number)
         if units.height:
             out.totals = F.owned(checks.program_totals(units))
             out.pairs = checks.unit_pairs(units).with_columns(pl.all().cast(pl.Categorical))

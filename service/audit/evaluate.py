@@ -82,8 +82,6 @@ class Evaluated:
     # OWNER_COLUMNS of every award of the batch, by its place (``rec`` of the keys); only when
     # there are keys.
     owners: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=OWNER_COLUMNS))
-    # Programs put off (``defer_below``): their records and items, awards keyed by their text.
-    deferred: list[tuple[pl.DataFrame, pl.DataFrame]] = field(default_factory=list)
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -113,12 +111,8 @@ def _repeats(keys: pl.Series) -> bool:
     return bool(keys.is_duplicated().any())
 
 
-def evaluate(
-    ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame, defer_below: int = 0
-) -> Evaluated:
-    """``defer_below``: a program with fewer awards than this in the batch is not evaluated
-    here but handed back (``Evaluated.deferred``) to be evaluated with the next batches' (each
-    evaluation of a program has a fixed cost, whatever its size)."""
+def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> Evaluated:
+    """A batch of whole awards (and their items), program by program."""
     records = merge_records(records)
     out = Evaluated([], pl.DataFrame(schema=UNIT_COLUMNS), pl.DataFrame(schema=DUP_COLUMNS))
     if records.height == 0:
@@ -159,9 +153,6 @@ def evaluate(
         rows = records.select(c for c in records.columns if c in row_columns)[at]
         mine = items.select(c for c in items.columns if c in item_columns)
         mine = mine[item_at[program_id]] if program_id in item_at else mine.clear()
-        if at.len() < defer_below:  # kept past the batch: text of its own (F.owned)
-            out.deferred.append((F.owned(_texts(rows, texts)), F.owned(_texts(mine, texts))))
-            continue
         result = _program(ctx, cp, rows, mine, listed)
         out.findings += result.findings
         unit_parts.append(result.units)
@@ -342,13 +333,6 @@ class _Result:
     findings: list[pl.DataFrame]
     units: pl.DataFrame
     keys: pl.DataFrame
-
-
-def _texts(frame: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
-    """Awards keyed by their place in the batch keyed by their text again."""
-    if frame.schema[REC] == pl.String():  # already (a batch without items keeps its text)
-        return frame
-    return frame.with_columns(texts.gather(frame[REC]).alias(REC))
 
 
 def _program(

@@ -55,9 +55,6 @@ WORKERS = 3
 # Batches in the pool ahead of the one being taken: two, so that a worker done with its batch
 # takes the next at once rather than idling while the next batch is read (-2% at 1M).
 AHEAD = 2
-# A program with fewer awards in a batch is evaluated with the next batches' awards of small
-# programs, a chunk at a time: each evaluation of a program costs a few ms whatever its size.
-PUT_OFF_BELOW = 10_000
 NO_RECORDS = pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()})
 NO_ITEMS = pl.DataFrame(schema={REC: pl.String()})
 
@@ -129,9 +126,6 @@ class Runner:
         self.removing: list[threading.Thread] = []
         self.closing: list[pl.DataFrame] = []  # 合计 rows (list.append is atomic)
         self.rows = 0
-        # Set when the last batch is read (files in award order): batches still being
-        # evaluated then put nothing off (whether they see it in time changes no finding).
-        self.read_all = False
 
     def run(
         self, records: Table, details: Table | None = None, in_order: bool = True
@@ -281,24 +275,9 @@ class Runner:
 
         pending: deque[Future[Cut]] = deque()
         numbers = itertools.count()
-        put_off: list[tuple[pl.DataFrame, pl.DataFrame]] = []
-        ended = False  # once the last batch is in the pool, what is put off goes at once
-
-        def evaluate_put_off() -> None:
-            recs = pl.concat([r for r, _ in put_off], how="diagonal_relaxed")
-            its = [i for _, i in put_off if i.height]
-            joined = pl.concat(its, how="diagonal_relaxed") if its else NO_ITEMS
-            pending.append(self.pool.submit(self._evaluated, recs, joined, across, next(numbers)))
-            put_off.clear()
 
         def take() -> None:
-            cut = pending.popleft().result()
-            self.found += across.add(cut)
-            put_off.extend(cut.deferred)
-            cut.deferred = []
-            enough = ended or sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows
-            if put_off and enough:
-                evaluate_put_off()
+            self.found += across.add(pending.popleft().result())
             self.progress(0.9 * records.progress["done"], self.rows)
 
         detail_stream = None
@@ -306,15 +285,10 @@ class Runner:
             detail_stream = (details.name, details.chunks, seen(files.detail_headers))
         stream = batches((records.name, records.chunks, seen(files.headers)), detail_stream)
         for batch in stream:
-            ended = self.read_all = batch.last
             pending.append(self.pool.submit(self._batch, files, batch, across, next(numbers)))
-            if ended and put_off:  # evaluated beside the batches still in the pool
-                evaluate_put_off()
-            while len(pending) > AHEAD:  # put-off evaluations count among them
+            while len(pending) > AHEAD:
                 take()
-        while pending or put_off:
-            if not pending:
-                evaluate_put_off()
+        while pending:
             take()
 
     def _batch(self, files: _Files, batch: Batch, across: Across, number: int) -> Cut:
@@ -331,19 +305,11 @@ class Runner:
             self.ctx,
             records if records is not None else NO_RECORDS,
             pl.concat(items, how="diagonal_relaxed") if items else NO_ITEMS,
-            # Nothing is put off once the files are read: no batch would come to take it.
-            defer_below=0 if batch.last or self.read_all else PUT_OFF_BELOW,
         )
         cut = across.cut(result, number)
         cut.findings = [f for r in rows for f in r.found] + cut.findings
         self.closing += [r.totals for r in rows if r.totals is not None]
         return cut
-
-    def _evaluated(
-        self, records: pl.DataFrame, items: pl.DataFrame, across: Across, number: int
-    ) -> Cut:
-        """Awards of programs put off by earlier batches, evaluated together."""
-        return across.cut(evaluate(self.ctx, records, items), number)
 
     def _read(
         self, table: Table, headers: Headers, raw: pl.DataFrame, details: bool = False
