@@ -30,13 +30,10 @@ class AuditOptions:
     # 第二十一条's tier amounts are set per round: an auditor may give the round's amounts.
     tier_amounts: dict[int, Decimal] | None = None
     # Rows read at a time; a batch of awards (service.audit.ordered) is about one chunk of the
-    # award file. Measured at 1M awards: 150,000 is the fastest (100,000: +4%, each batch has
-    # fixed costs; 200,000 and 250,000: +2-4%, less in the caches), peak ~1.0 GB (100,000:
-    # 0.76 GB; 200,000: 1.2 GB; 250,000: 1.4 GB).
+    # award file (why 150,000: bench/README.md).
     chunk_rows: int = 150_000
     # Above this input size, rows are spilled to disk in partitions of about this much input,
-    # whatever the file's size: memory follows the partition, not the file (measured: 32 MB
-    # holds a run of 250k to 2M awards near 0.6-0.7 GB; 96 MB grew from 0.8 to 1.3 GB).
+    # whatever the file's size: memory follows the partition, not the file (bench/README.md).
     partition_bytes: int = 32 * 1024 * 1024
     # "auto": files in award order are read side by side with no partitions, others in
     # partitions (service.audit.run); "partitions": always in partitions.

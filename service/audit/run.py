@@ -48,12 +48,10 @@ from service.engine.polars_decide import REC
 from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
-# Reading (here), parsing and evaluating overlap. Each polars operation a worker runs waits for
-# polars' own threads; a third worker keeps this machine's two cores busier in those waits
-# (-2.5% at 1M, +130 MB at 2M: bench/README.md).
+# Reading (here), parsing and evaluating overlap; a third worker keeps two cores busy while a
+# worker waits for polars' own threads, and two batches ahead keep a worker from idling while
+# the next batch is read (the figures: bench/README.md).
 WORKERS = 3
-# Batches in the pool ahead of the one being taken: two, so that a worker done with its batch
-# takes the next at once rather than idling while the next batch is read (-2% at 1M).
 AHEAD = 2
 NO_RECORDS = pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()})
 NO_ITEMS = pl.DataFrame(schema={REC: pl.String()})
