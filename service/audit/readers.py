@@ -24,6 +24,7 @@ import polars as pl
 from service.config import Settings
 
 CHUNK_ROWS = 200_000
+CHUNK_CELLS = 4_000_000  # an .xlsx chunk's cells, at most (read_xlsx)
 
 
 class UnreadableInput(Exception):
@@ -361,6 +362,10 @@ def read_xlsx(
             book.close()
             raise UnreadableInput(f"{name}: the sheet cannot be read ({exc})") from exc
 
+    # A chunk holds at most CHUNK_CELLS cells as Python text: a wide sheet (a thousand columns
+    # of a highly compressible sheet) comes in smaller chunks, not in more memory.
+    per_chunk = max(1, min(chunk_rows, CHUNK_CELLS // max(1, len(names))))
+
     def sheet_chunks() -> Iterator[pl.DataFrame]:
         # Blank rows are left out (a sheet may claim a million of them: openpyxl yields each),
         # each kept row with its number as Excel shows it.
@@ -378,7 +383,7 @@ def read_xlsx(
                 )
             batch.append(cells)
             numbers.append(number)
-            if len(batch) >= chunk_rows:
+            if len(batch) >= per_chunk:
                 table.progress["done"] = min(0.99, (number - header_row) / total)
                 yield _numbered(names, batch, numbers)
                 batch, numbers = [], []
