@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # POST /v1/audit uploads (award files) have their own limit.
     max_audit_bytes: int = 200_000_000
+    # What an audit input may be, checked before memory grows with it (413 / exit code 2):
+    # an .xlsx inflated, a cell's text (Excel's own limit), columns, a CSV record or JSON line.
+    audit_max_uncompressed_bytes: int = 256_000_000
+    audit_max_cell_chars: int = 32_767
+    audit_max_columns: int = 1_000
+    audit_max_line_bytes: int = 1_000_000
+    # POST /v1/audit: audits running at once (more wait for none: 503), and seconds each may
+    # take (413 past it). Each audit's memory is bounded by its batches (bench/README.md).
+    audit_max_concurrent: int = 2
+    audit_max_seconds: float = 600.0
     # Anonymous requests to the open routes (catalogue, check, calculate), per client address
     # and minute; 0 turns the limit off.
     anonymous_requests_per_minute: int = 3000

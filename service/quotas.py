@@ -152,3 +152,13 @@ def check(quota: QuotaSpec | None, units: list[Unit]) -> QuotaCheck:
         over = [i for i, p in zip(ids, place, strict=True) if p > quota.limit]
         result.breaches.append(QuotaBreach(quota.kind, quota.limit, len(ids), ids, over, district))
     return result
+
+
+def counted(quota: QuotaSpec | None, count: int) -> QuotaBreach | QuotaWarning | None:
+    """A round's units known by their number only (a published table's row): a hard quota's
+    breach or a soft one's warning. A per-district quota needs the districts: not decided."""
+    if quota is None or count <= quota.limit or quota.kind == "per_district":
+        return None
+    if quota.kind == "soft":
+        return QuotaWarning("soft", quota.limit, count)
+    return QuotaBreach(quota.kind, quota.limit, count, [], [])

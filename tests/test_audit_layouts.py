@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.audit import run
 from service.audit.context import AuditOptions
 from service.audit.ordered import NotInOrder, batches
 from service.audit.run import AuditResult, run_audit
@@ -46,18 +45,11 @@ def same(a: AuditResult, b: AuditResult) -> None:
 
 @pytest.mark.parametrize(("records", "details"), CASES)
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
-@pytest.mark.parametrize("put_off_below", [0, 2, run.PUT_OFF_BELOW])
 def test_award_order_and_partitions_agree(
-    book: RuleBook,
-    records: str,
-    details: str | None,
-    chunk_rows: int,
-    put_off_below: int,
-    monkeypatch: pytest.MonkeyPatch,
+    book: RuleBook, records: str, details: str | None, chunk_rows: int
 ) -> None:
-    """In award order, small programs are put off and evaluated with later batches' (none, a
-    program with one award in a batch, every one at these sizes): the findings are the same."""
-    monkeypatch.setattr(run, "PUT_OFF_BELOW", put_off_below)
+    """In award order, batches of whole awards as they come; in partitions, every award's
+    rows gathered on disk first: the findings are the same."""
     files = (FIXTURES / records, FIXTURES / details if details else None)
     ordered = audit(book, *files, chunk_rows=chunk_rows)
     assert ordered.meta["layout"] == "award_order"

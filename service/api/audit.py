@@ -9,20 +9,21 @@ temporary folder and back: the audit itself is service.audit.
 from __future__ import annotations
 
 import tempfile
+import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from service.api.deps import RuntimeDep
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
-from service.audit.readers import UnreadableInput
-from service.audit.report import report_json
+from service.audit.readers import InputTooLarge, UnreadableInput, limits_of
+from service.audit.report import render_html, report_json, write_xlsx
 from service.audit.run import run_audit
 from service.auth.guard import require
 from service.auth.roles import Role
@@ -40,6 +41,30 @@ class UnreadableAudit(ServiceError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"无法读取审计文件：{reason}", f"Cannot read the audit file: {reason}")
+
+
+class AuditInputTooLarge(ServiceError):
+    """413: the uploaded file is past a limit on audit inputs (AUDIT_MAX_…)."""
+
+    status_code = 413
+    code = "audit_input_too_large"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"审计文件超过限制：{reason}", f"The audit file is past a limit: {reason}")
+
+
+class AuditsBusy(ServiceError):
+    """503: as many audits as AUDIT_MAX_CONCURRENT are running."""
+
+    status_code = 503
+    code = "audits_busy"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"已有{limit}个审计正在进行，请稍后再试",
+            f"{limit} audits are running; try again shortly",
+            limit=limit,
+        )
 
 
 class AuditFinding(BaseModel):
@@ -73,6 +98,9 @@ class AuditProgram(BaseModel):
     )
     pool: str | None
     findings: int
+    notes: str | None = Field(
+        default=None, description="表中说明列（认定部门、备注）/ the table's describing columns"
+    )
 
 
 class AuditReport(BaseModel):
@@ -112,9 +140,15 @@ def _tiers(text: str | None) -> dict[int, Decimal] | None:
 
 
 async def _save(upload: UploadFile, folder: Path, default: str, limit: int) -> Path:
-    name = Path(upload.filename or default).name
-    suffix = Path(name).suffix.lower()
-    path = folder / (Path(default).stem + (suffix if suffix in SUFFIXES else Path(default).suffix))
+    """Saved under the upload's own name (findings and the report name it), in a folder of
+    its own: only the last part of the name is kept, and a name without a known suffix gets
+    the default's."""
+    name = Path((upload.filename or "").replace("\\", "/")).name.strip() or default
+    if Path(name).suffix.lower() not in SUFFIXES:
+        name += Path(default).suffix
+    own = folder / Path(default).stem
+    own.mkdir()
+    path = own / name[-200:]
     size = 0
     with path.open("wb") as out:
         while block := await upload.read(1 << 20):
@@ -159,8 +193,17 @@ async def _inputs(request: Request, folder: Path, limit: int) -> tuple[Path, Pat
         "row, article, message in Chinese and English, and the amount at stake."
     ),
     responses={
-        200: {"model": AuditReport, "description": "审计报告 / the audit report"},
-        413: {"description": "文件过大 / file too large"},
+        200: {
+            "model": AuditReport,
+            "description": "审计报告（按 Accept：JSON、findings.xlsx 或 HTML 摘要）/ the audit "
+            "report: JSON, or findings.xlsx or the HTML summary by Accept",
+            "content": {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                "text/html": {},
+            },
+        },
+        413: {"description": "文件过大或超过审计限制 / file too large, or past a limit"},
+        503: {"description": "审计并发已满 / as many audits as allowed are running"},
         422: {"description": "文件无法读取 / the file cannot be read"},
     },
     openapi_extra={
@@ -194,25 +237,63 @@ async def audit(
     issue_within_days: Annotated[
         int, Query(ge=0, le=3650, description="认定后应在几天内下达资金 / days to issue funds")
     ] = ISSUE_WITHIN_DAYS,
-) -> JSONResponse:
-    options = AuditOptions(issue_within_days=issue_within_days, tier_amounts=_tiers(tier_amounts))
-    with tempfile.TemporaryDirectory(prefix="audit-upload-") as tmp:
-        records, details = await _inputs(request, Path(tmp), rt.settings.max_audit_bytes)
-        try:
-            result = await run_in_threadpool(
-                run_audit, rt.book, records, details, rt.disqualified, options
-            )
-        except UnreadableInput as exc:
-            raise UnreadableAudit(str(exc)) from exc
-        except UnicodeDecodeError as exc:  # a binary file sent as CSV or JSON Lines
-            raise UnreadableAudit(f"not text in any known encoding ({exc.reason})") from exc
-        except RecursionError as exc:  # json's guard: a JSON Lines line nested ~1,000 deep
-            raise UnreadableAudit("a line is nested too deeply") from exc
-        except ValueError as exc:
-            # Python's int-digits limit (4,300) while a JSON Lines line is decoded; any other
-            # ValueError is a bug and stays a 500.
-            if "integer string conversion" not in str(exc):
-                raise
-            raise UnreadableAudit("a number has too many digits") from exc
-        report: dict[str, Any] = report_json(rt.book, result)
+) -> Response:
+    settings = rt.settings
+    options = AuditOptions(
+        issue_within_days=issue_within_days,
+        tier_amounts=_tiers(tier_amounts),
+        limits=limits_of(settings),
+        max_seconds=settings.audit_max_seconds,
+    )
+    slots = _slots(request, settings.audit_max_concurrent)
+    if not slots.acquire(blocking=False):
+        raise AuditsBusy(settings.audit_max_concurrent)
+    try:
+        with tempfile.TemporaryDirectory(prefix="audit-upload-") as tmp:
+            records, details = await _inputs(request, Path(tmp), settings.max_audit_bytes)
+            try:
+                result = await run_in_threadpool(
+                    run_audit, rt.book, records, details, rt.disqualified, options
+                )
+            except InputTooLarge as exc:
+                raise AuditInputTooLarge(str(exc)) from exc
+            except UnreadableInput as exc:
+                raise UnreadableAudit(str(exc)) from exc
+            wanted = _wanted(request.headers.get("accept", ""))
+            if wanted == XLSX:
+                path = Path(tmp) / "findings.xlsx"
+                await run_in_threadpool(write_xlsx, rt.book, result, path)
+                return Response(
+                    path.read_bytes(),
+                    media_type=XLSX,
+                    headers={"Content-Disposition": 'attachment; filename="findings.xlsx"'},
+                )
+            if wanted == "text/html":
+                page = await run_in_threadpool(render_html, rt.book, result)
+                return HTMLResponse(page)
+            report: dict[str, Any] = report_json(rt.book, result)
+    finally:
+        slots.release()
     return JSONResponse(report)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _wanted(accept: str) -> str:
+    """The report's form the caller asks for first: the .xlsx, the HTML page or JSON."""
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in (XLSX, "text/html", "application/json"):
+            return media
+    return "application/json"
+
+
+def _slots(request: Request, size: int) -> threading.BoundedSemaphore:
+    """The app's audit slots (AUDIT_MAX_CONCURRENT), made on the first audit (in the event
+    loop's thread, with no await between the look and the making: made once)."""
+    state = request.app.state
+    if getattr(state, "audit_slots", None) is None:
+        state.audit_slots = threading.BoundedSemaphore(size)
+    slots: threading.BoundedSemaphore = state.audit_slots
+    return slots

@@ -41,7 +41,6 @@ class Cut:
     pairs: pl.DataFrame | None = None
     hashes: pl.Series | None = None
     files: dict[str, Path] = field(default_factory=dict)
-    deferred: list[tuple[pl.DataFrame, pl.DataFrame]] = field(default_factory=list)
 
 
 class Across:
@@ -54,7 +53,7 @@ class Across:
         """What batch ``number`` gives the checks across awards (its rows written to files of
         its own, so batches are cut side by side)."""
         units, ctx = result.units, self.ctx
-        out = Cut(result.findings, number, deferred=result.deferred)
+        out = Cut(result.findings, number)
         if units.height:
             out.totals = F.owned(checks.program_totals(units))
             out.pairs = checks.unit_pairs(units).with_columns(pl.all().cast(pl.Categorical))
@@ -164,18 +163,17 @@ class Across:
         rows = pl.concat(scans, how="vertical_relaxed")
         return _wide((rows if where is None else rows.filter(where)).collect())
 
-    def close(self) -> None:
+    def close(self) -> threading.Thread:
         """The batch files are removed in the background (freeing a run's few hundred MB of
         page cache takes a tenth of a second): the findings are sorted and written meanwhile.
-        ``removed()`` waits for it."""
+        The thread is returned, for whoever waits for it (``AuditResult.removed``)."""
         remove = threading.Thread(
             target=shutil.rmtree, args=(self.folder, True), name="audit-remove"
         )
         remove.start()
-        _REMOVING.append(remove)
+        return remove
 
 
-_REMOVING: list[threading.Thread] = []
 # On disk, columns narrower than in memory: a file name repeated on every row is a dictionary,
 # places and rows are 32-bit, and text is plain Arrow strings (offsets, not 16-byte views).
 # Half the bytes of a batch's files: written during the pass, read again at its end (measured).
@@ -204,15 +202,9 @@ def _wide(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def removed() -> None:
-    """Waits until the files of finished audits are gone (the command line, before it ends)."""
-    while _REMOVING:
-        _REMOVING.pop().join()
-
-
 def with_limits(ctx: AuditContext, totals: pl.DataFrame) -> pl.DataFrame:
     """Program totals with their pool, whether the rules know them, and what was allowed."""
-    known = set(ctx.book.programs)
+    known = set(ctx.book.programs) | set(ctx.book.families)
     pools = {p: checks.pool_fen(ctx, p) for p in totals["program_id"].to_list()}
     out = totals.with_columns(
         pl.col("program_id")

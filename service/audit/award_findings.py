@@ -19,6 +19,7 @@ from service.engine.polars_decide import (
     CompiledProgram,
     fail_col,
     known_col,
+    tranche_col,
 )
 from service.engine.polars_eval import CompiledCondition
 from service.money import to_fen
@@ -269,6 +270,48 @@ def amount_findings(ctx: AuditContext, cp: CompiledProgram, d: pl.DataFrame) -> 
         )
     out += _timing(ctx, d)
     return out
+
+
+def tranche_findings(cp: CompiledProgram, d: pl.DataFrame) -> list[pl.DataFrame]:
+    """A stage paid above the plan's tranche of the award (政策兑现方式: 60% in the year of
+    approval, …; the first-year cap), where the file says what each stage paid."""
+    plan = cp.program.disbursement
+    if plan is None:
+        return []
+    out = []
+    for stage in ("first_year", "mid_term", "acceptance"):
+        paid, due = pl.col(f"{stage}_paid"), pl.col(tranche_col(stage))
+        if f"{stage}_paid" not in d.columns:
+            continue
+        if tranche_col(stage) in d.columns:
+            above = d.filter((paid > due.fill_null(0)).fill_null(False))
+        else:  # no such stage in any of these awards' schedules
+            above = d.filter(paid > 0).with_columns(
+                pl.lit(0, dtype=pl.Int64).alias(tranche_col(stage))
+            )
+        if above.height == 0:
+            continue
+        out.append(
+            F.build(
+                above,
+                "tranche_above_plan",
+                rule=f"tranche-{stage.replace('_', '-')}",
+                article=plan.article,
+                message_zh=pl.concat_str(
+                    pl.lit(f"{STAGE_ZH[stage]}拨付"), F.yuan(paid),
+                    pl.lit("元，超过计划拨付"), F.yuan(due.fill_null(0)), pl.lit("元：" + plan.zh),
+                ),
+                message_en=pl.concat_str(
+                    pl.lit(f"The {stage.replace('_', '-')} tranche paid "), F.yuan(paid),
+                    pl.lit(" yuan, above the plan's "), F.yuan(due.fill_null(0)), pl.lit(": " + plan.en),
+                ),
+                amount_at_stake=paid - due.fill_null(0),
+            )
+        )  # fmt: skip
+    return out
+
+
+STAGE_ZH = {"first_year": "首期（立项当年）", "mid_term": "中期", "acceptance": "验收后"}
 
 
 def _day(col: str) -> pl.Expr:

@@ -13,6 +13,8 @@ from service.audit.context import AuditContext
 from service.audit.evaluate import AWARDED, ITEM, KEY
 from service.engine.polars_decide import ENTITLED, REC, SEQ, SHARE
 from service.money import to_fen
+from service.rules.model import Statement
+from service.rules.program import Program
 
 UNIT_KEYS = ["program_id", "round", "applicant_uscc"]
 
@@ -114,20 +116,33 @@ def _claims(
     return pl.concat(parts) if parts else F.empty()
 
 
+def _once(program: Program) -> Statement | None:
+    """What funds a unit once: 一次性予以每家 (第六条–第十八条), or one application per
+    organisation and guide year (表注4)."""
+    return program.once_per_unit or program.once_per_applicant
+
+
 def funded_twice(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
-    """A second award to the same applicant in a program that allows one per organisation and
-    guide year (表注4), whatever the round: the later awards (by date, then file order)."""
-    once = [p.id for p in ctx.book.programs.values() if p.once_per_applicant is not None]
-    repeat = units.filter(pl.col("program_id").is_in(once) & pl.col("applicant_uscc").is_not_null())
+    """A second award to the same applicant in a program that funds a unit once (一次性予以每家)
+    or allows one per organisation and guide year (表注4), whatever the round: the later
+    awards (by date, then file order)."""
+    # One application per organisation and guide year counts every program of that year
+    # (表注4); a one-off award counts its own program's.
+    groups = {p.id: g for p in ctx.book.programs.values() if (g := p.funded_once_per)}
+    repeat = units.filter(
+        pl.col("program_id").is_in(list(groups)) & pl.col("applicant_uscc").is_not_null()
+    )
     if repeat.height == 0:
         return F.empty()
-    repeat = repeat.sort(["awarded_on", "src", "row"], nulls_last=True)
-    repeat = repeat.filter(pl.int_range(pl.len()).over(["program_id", "applicant_uscc"]) > 0)
+    repeat = repeat.with_columns(
+        pl.col("program_id").replace_strict(groups, return_dtype=pl.String).alias("_once")
+    ).sort(["awarded_on", "src", "row"], nulls_last=True)
+    repeat = repeat.filter(pl.int_range(pl.len()).over(["_once", "applicant_uscc"]) > 0)
     found = []
     for (program_id,), part in repeat.group_by("program_id"):
         program = ctx.book.get(str(program_id))
-        assert program is not None and program.once_per_applicant is not None
-        s = program.once_per_applicant
+        s = _once(program) if program is not None else None
+        assert s is not None
         found.append(
             F.build(
                 part,
@@ -324,5 +339,5 @@ def unit_counts(pairs: pl.DataFrame) -> pl.DataFrame:
 
 def once_units(ctx: AuditContext, units: pl.DataFrame) -> pl.DataFrame:
     """The awards of programs that fund an applicant once (all ``funded_twice`` reads)."""
-    once = [p.id for p in ctx.book.programs.values() if p.once_per_applicant is not None]
+    once = [p.id for p in ctx.book.programs.values() if _once(p) is not None]
     return units.filter(pl.col("program_id").is_in(once) & pl.col("applicant_uscc").is_not_null())

@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Container
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
-from service.audit.across import removed
 from service.audit.columns import ALIASES, AUDIT_FIELDS
 from service.audit.context import ISSUE_WITHIN_DAYS, AuditOptions
-from service.audit.readers import UnreadableInput
+from service.audit.readers import UnreadableInput, limits_of
 from service.audit.report import summary_json, write_all
 from service.audit.run import run_audit
 from service.config import get_settings
@@ -83,6 +83,35 @@ def _columns_help() -> str:
     )
 
 
+class UnreadableList(Exception):
+    """The stored 第二十六条 list cannot be read (exit code 2)."""
+
+
+def stored_list(url: str) -> frozenset[str]:
+    """The 第二十六条 list ``POST /v1/audit`` reads: the service's database, read once."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.db.disqualifications import entries
+    from service.db.session import Database
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise UnreadableList(
+            f"第二十六条名单：没有数据库 / the 第二十六条 list: no database at {url} "
+            "(set DATABASE_URL, or give --disqualified FILE)"
+        )
+    db = Database(url)
+    try:
+        with db.transaction(write=False) as session:
+            return frozenset(e.uscc for e in entries(session, include_removed=False))
+    except SQLAlchemyError as exc:
+        raise UnreadableList(
+            f"第二十六条名单无法从数据库读取 / cannot read the 第二十六条 list from {db.engine.url!r} "
+            f"({type(exc).__name__}); run the migrations, or give --disqualified FILE"
+        ) from exc
+    finally:
+        db.dispose()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m service.audit",
@@ -103,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--disqualified",
         type=Path,
-        help="第二十六条 list, one USCC per line (default: DISQUALIFIED_FILE)",
+        help="第二十六条 list, one USCC per line (default: the service's stored list, DATABASE_URL)",
     )
     p.add_argument("--issue-within-days", type=int, default=ISSUE_WITHIN_DAYS)
     p.add_argument(
@@ -123,27 +152,31 @@ def main(
     except RuleFileError as exc:
         stderr.write(f"rules: {exc}\n")
         return EXIT_UNREADABLE
-    listed = args.disqualified or settings.disqualified_file
     try:
-        disqualified = DisqualificationList.from_file(listed)
         tiers = _tiers(args.tier_amounts)
-    except (OSError, argparse.ArgumentTypeError) as exc:
+        if args.disqualified is not None:
+            disqualified: Container[str] = DisqualificationList.from_file(args.disqualified)
+        else:
+            disqualified = stored_list(settings.database_url)
+    except (OSError, argparse.ArgumentTypeError, UnreadableList) as exc:
         stderr.write(f"{exc}\n")
         return EXIT_UNREADABLE
     size = sum(
         p.stat().st_size for p in (args.input, args.details) if p is not None and p.is_file()
     )
     show = args.progress == "on" or (args.progress == "auto" and size >= PROGRESS_FROM_BYTES)
-    options = AuditOptions(issue_within_days=args.issue_within_days, tier_amounts=tiers)
+    options = AuditOptions(
+        issue_within_days=args.issue_within_days, tier_amounts=tiers, limits=limits_of(settings)
+    )
     try:
         result = run_audit(
             book, args.input, args.details, disqualified, options, ProgressBar(stderr, show)
         )
-    except UnreadableInput as exc:
+    except (UnreadableInput, OSError, UnicodeError) as exc:
         stderr.write(f"无法读取输入 / cannot read the input: {exc}\n")
         return EXIT_UNREADABLE
     paths = write_all(book, result, args.out)
-    removed()  # the run's temporary files, removed while the outputs were written
+    result.removed()  # the run's temporary files, removed while the outputs were written
     s = summary_json(book, result)
     stdout.write(
         f"{s['rows_read']:,} rows, {s['finding_count']:,} findings, {s['amount_at_stake']} yuan at stake "

@@ -29,12 +29,18 @@ AUDIT_FIELDS: dict[str, FieldSpec] = {
     "application": FieldSpec("json"),
     "units": FieldSpec("int"),
     "total_paid": FieldSpec("money"),
+    # What one stage of a staged payment paid (the rule files' paid_labels name them too).
+    "first_year_paid": FieldSpec("money"),
+    "mid_term_paid": FieldSpec("money"),
+    "acceptance_paid": FieldSpec("money"),
 }
+PAID = ("first_year_paid", "mid_term_paid", "acceptance_paid")
 
 # The audit's own fields. A form field's headers are its labels in the form files (专利号,
 # 受让方名称 = the party's 受让方 + its 名称) and their aliases: ``FormBook.headers``.
 ALIASES: dict[str, str] = {
-    "项目": "program_id", "项目编号": "program_id", "项目代码": "program_id", "项目id": "program_id",
+    "项目": "program_id", "项目名称": "program_id",
+    "program_name": "program_id", "项目编号": "program_id", "项目代码": "program_id", "项目id": "program_id",
     "program": "program_id", "program_code": "program_id",
     "奖补编号": "award_id", "编号": "award_id", "序号": "award_id", "申报编号": "award_id",
     "award_no": "award_id", "award": "award_id", "id": "award_id",
@@ -49,13 +55,24 @@ ALIASES: dict[str, str] = {
     "批次": "round", "轮次": "round", "round_name": "round",
     "申报内容": "application", "申报材料": "application", "application_json": "application",
     "单位数": "units", "家数": "units", "支持单位数": "units", "项目数": "units",
+    "支持数量": "units", "数量": "units", "支持家数": "units", "立项数": "units",
+    "number_of_units": "units",
     "总金额": "total_paid", "拨付总额": "total_paid", "奖补总额": "total_paid",
     "合计金额": "total_paid", "total": "total_paid", "total_amount": "total_paid",
+    "支出金额": "total_paid", "支持金额": "total_paid", "资助总额": "total_paid",
+    "下达金额": "total_paid", "amount_spent": "total_paid",
 }  # fmt: skip
+
+# Columns that describe a row and count nothing: kept in the output (``note``), not warned about.
+NOTES = frozenset({
+    "认定部门", "主管部门", "牵头部门", "实施部门", "责任部门", "归口部门", "备注", "说明", "类别",
+    "项目类型", "所属区", "department", "note", "notes", "remark", "remarks", "comment",
+})  # fmt: skip
 
 _WAN = re.compile(r"万元|\bwan\b|10k|10,000", re.IGNORECASE)
 _UNIT = re.compile(
-    r"[（(\[【/]?\s*(万元|元|人民币|cny|yuan|wan|10k yuan|10,000 yuan|10k)\s*[）)\]】]?\s*$",
+    r"[（(\[【/]?\s*(万元|元|人民币|cny|yuan|wan|10k yuan|10,000 yuan|10k|个|家|项|件|笔|所)"
+    r"\s*[）)\]】]?\s*$",
     re.IGNORECASE,
 )
 
@@ -67,7 +84,7 @@ class Column:
     header: str
     name: str  # audit field name, or the fact's dotted path
     key: str  # the frame column: the audit field name, or the fact key (``a__b``)
-    level: str  # audit | app | item
+    level: str  # audit | app | item | note
     spec: FieldSpec
     wan: bool = False  # amounts in 万元 (10,000 yuan)
     # a choice cell may hold a value's zh label or an alias (黄浦区 -> huangpu): the form files'
@@ -82,30 +99,40 @@ def _normalise(header: str) -> tuple[str, bool]:
     return text.removesuffix("_wan").removesuffix("_yuan").strip("_"), wan
 
 
-_REGISTRY: dict[str, dict[str, tuple[str, FieldSpec]]] = {}
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a rule book's headers may name: every fact path of its forms (``path -> (level,
+    spec)``) and the form files' headers (labels, aliases, the tranches' paid_labels), written
+    as a header is read. Made once per run (``AuditContext.vocabulary``)."""
+
+    fields: dict[str, tuple[str, FieldSpec]]
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, book: RuleBook) -> Vocabulary:
+        fields: dict[str, tuple[str, FieldSpec]] = {}
+        for program in book.programs.values():
+            for path, spec in program.scope.fields.items():
+                if not path.startswith("context."):
+                    fields.setdefault(path, ("app", spec))
+            for scope in program.scope.lists.values():
+                for path, spec in scope.fields.items():
+                    fields.setdefault(path, ("item", spec))
+        headers = dict(book.forms.headers)
+        for program in book.programs.values():
+            plan = program.disbursement
+            for stage, labels in (plan.paid_labels if plan is not None else {}).items():
+                headers.update(dict.fromkeys(labels, f"{stage}_paid"))
+        written = {_normalise(h)[0]: path for h, path in headers.items()}
+        written.update(headers)
+        return cls(fields, written)
 
 
-def fields_of(book: RuleBook) -> dict[str, tuple[str, FieldSpec]]:
-    """Every fact path any program's form has: ``path -> (level, spec)``."""
-    cached = _REGISTRY.get(book.version)
-    if cached is not None:
-        return cached
-    out: dict[str, tuple[str, FieldSpec]] = {}
-    for program in book.programs.values():
-        for path, spec in program.scope.fields.items():
-            if not path.startswith("context."):
-                out.setdefault(path, ("app", spec))
-        for scope in program.scope.lists.values():
-            for path, spec in scope.fields.items():
-                out.setdefault(path, ("item", spec))
-    _REGISTRY[book.version] = out
-    return out
-
-
-def recognise(header: str, book: RuleBook) -> Column | None:
+def recognise(header: str, book: RuleBook, vocabulary: Vocabulary | None = None) -> Column | None:
     """The column a header names, or None when it names nothing the audit knows."""
+    words = vocabulary or Vocabulary.of(book)
     text, wan = _normalise(header)
-    headers = _headers(book)
+    headers = words.headers
     name = (
         ALIASES.get(text)
         or ALIASES.get(header.strip())
@@ -114,26 +141,15 @@ def recognise(header: str, book: RuleBook) -> Column | None:
         or text
     )
     name = name.removeprefix("item.")
+    if text in NOTES or header.strip() in NOTES:
+        return Column(header, f"note.{text}", f"note__{text}", "note", FieldSpec("str"))
     if name in AUDIT_FIELDS:
         spec = AUDIT_FIELDS[name]
         return Column(header, name, name, "audit", spec, wan and spec.kind == "money")
-    known = fields_of(book).get(name)
+    known = words.fields.get(name)
     if known is None:
         return None
     level, spec = known
     money = wan and spec.kind == "money"
     labels = book.forms.choice_labels if spec.choices is not None else {}
     return Column(header, name, name.replace(".", "__"), level, spec, money, labels)
-
-
-_HEADERS: dict[str, dict[str, str]] = {}
-
-
-def _headers(book: RuleBook) -> dict[str, str]:
-    """The form files' column headers, written as a header is read (``_normalise``)."""
-    cached = _HEADERS.get(book.version)
-    if cached is None:
-        cached = {_normalise(h)[0]: path for h, path in book.forms.headers.items()}
-        cached.update(book.forms.headers)
-        _HEADERS[book.version] = cached
-    return cached

@@ -6,11 +6,15 @@ import threading
 from collections.abc import Container
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import polars as pl
 
+from service.audit.columns import Vocabulary
+from service.audit.names import Match, ProgramNames
 from service.audit.parse import Memo
+from service.audit.readers import Limits
 from service.engine.polars_decide import CompiledProgram, compile_program
 from service.rules.loader import RuleBook
 
@@ -26,17 +30,18 @@ class AuditOptions:
     # 第二十一条's tier amounts are set per round: an auditor may give the round's amounts.
     tier_amounts: dict[int, Decimal] | None = None
     # Rows read at a time; a batch of awards (service.audit.ordered) is about one chunk of the
-    # award file. Measured at 1M awards: 150,000 is the fastest (100,000: +4%, each batch has
-    # fixed costs; 200,000 and 250,000: +2-4%, less in the caches), peak ~1.0 GB (100,000:
-    # 0.76 GB; 200,000: 1.2 GB; 250,000: 1.4 GB).
+    # award file (why 150,000: bench/README.md).
     chunk_rows: int = 150_000
     # Above this input size, rows are spilled to disk in partitions of about this much input,
-    # whatever the file's size: memory follows the partition, not the file (measured: 32 MB
-    # holds a run of 250k to 2M awards near 0.6-0.7 GB; 96 MB grew from 0.8 to 1.3 GB).
+    # whatever the file's size: memory follows the partition, not the file (bench/README.md).
     partition_bytes: int = 32 * 1024 * 1024
     # "auto": files in award order are read side by side with no partitions, others in
     # partitions (service.audit.run); "partitions": always in partitions.
     layout: str = "auto"
+    # What an input may be (sizes, cells, columns, lines), and how long an audit may take
+    # (None: no limit, the command's default; POST /v1/audit sets AUDIT_MAX_SECONDS).
+    limits: Limits = field(default_factory=Limits)
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -53,6 +58,44 @@ class AuditContext:
     _checked: pl.Series = field(default_factory=lambda: pl.Series(dtype=pl.String))
     _listed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Program cells already matched to a program (service.audit.names), by their text.
+    _names: ProgramNames | None = None
+    _matched: dict[str, Match] = field(default_factory=dict)
+
+    def match(self, cell: str) -> Match:
+        """The program (or family) a program cell names."""
+        with self._lock:
+            if self._names is None:
+                self._names = ProgramNames(self.book)
+            found = self._matched.get(cell)
+            if found is None:
+                found = self._matched[cell] = self._names.match(cell)
+            return found
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """What the rule book's headers may name (service.audit.columns), once per run."""
+        return Vocabulary.of(self.book)
+
+    @property
+    def names(self) -> ProgramNames:
+        if self._names is None:
+            self.match("")
+        assert self._names is not None
+        return self._names
+
+    def program_ids(self, cells: pl.Series) -> pl.Series:
+        """Program cells as program ids where they name exactly one program or family; the
+        others are left as written (an ``unknown_program`` finding lists the closest)."""
+        distinct = cells.drop_nulls().unique()
+        if distinct.is_in(list(self.book.programs)).all():
+            return cells
+        mapping = {}
+        for cell in distinct.to_list():
+            found = self.match(cell)
+            if found.id is not None and found.id != cell:
+                mapping[cell] = found.id
+        return cells.replace(mapping) if mapping else cells
 
     def compiled(self, program_id: str) -> CompiledProgram | None:
         program = self.book.get(program_id)

@@ -19,7 +19,9 @@ from service.audit.award_findings import (
     condition_findings,
     group_findings,
     item_findings,
+    tranche_findings,
 )
+from service.audit.columns import PAID
 from service.audit.context import AuditContext
 from service.engine.polars_decide import (
     DUP,
@@ -80,8 +82,6 @@ class Evaluated:
     # OWNER_COLUMNS of every award of the batch, by its place (``rec`` of the keys); only when
     # there are keys.
     owners: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=OWNER_COLUMNS))
-    # Programs put off (``defer_below``): their records and items, awards keyed by their text.
-    deferred: list[tuple[pl.DataFrame, pl.DataFrame]] = field(default_factory=list)
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -111,12 +111,8 @@ def _repeats(keys: pl.Series) -> bool:
     return bool(keys.is_duplicated().any())
 
 
-def evaluate(
-    ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame, defer_below: int = 0
-) -> Evaluated:
-    """``defer_below``: a program with fewer awards than this in the batch is not evaluated
-    here but handed back (``Evaluated.deferred``) to be evaluated with the next batches' (each
-    evaluation of a program has a fixed cost, whatever its size)."""
+def evaluate(ctx: AuditContext, records: pl.DataFrame, items: pl.DataFrame) -> Evaluated:
+    """A batch of whole awards (and their items), program by program."""
     records = merge_records(records)
     out = Evaluated([], pl.DataFrame(schema=UNIT_COLUMNS), pl.DataFrame(schema=DUP_COLUMNS))
     if records.height == 0:
@@ -149,7 +145,7 @@ def evaluate(
         cp = ctx.compiled(program_id)
         if cp is None:
             rows = records[at]
-            out.findings.append(_unknown(rows))
+            out.findings.append(unknown(ctx, program_id, rows))
             unit_parts.append(_conform(rows, UNIT_COLUMNS))
             continue
         # Only the columns this program reads are taken (a file has the facts of every program).
@@ -157,9 +153,6 @@ def evaluate(
         rows = records.select(c for c in records.columns if c in row_columns)[at]
         mine = items.select(c for c in items.columns if c in item_columns)
         mine = mine[item_at[program_id]] if program_id in item_at else mine.clear()
-        if at.len() < defer_below:  # kept past the batch: text of its own (F.owned)
-            out.deferred.append((F.owned(_texts(rows, texts)), F.owned(_texts(mine, texts))))
-            continue
         result = _program(ctx, cp, rows, mine, listed)
         out.findings += result.findings
         unit_parts.append(result.units)
@@ -183,6 +176,8 @@ def _reads(cp: CompiledProgram) -> tuple[set[str], set[str]]:
     """The columns of records and of items that a program reads (its facts, and what every
     award's findings and the checks across awards need)."""
     rows = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round", *UNIT_COLUMNS}
+    if cp.program.disbursement is not None:
+        rows |= set(PAID)
     rows |= {r.key for r in app_refs(cp.program)}
     rows |= {known_col(g.list_name) for g in cp.program.item_groups}
     area = _area_key(cp)
@@ -218,13 +213,37 @@ def _missing(rows: pl.DataFrame, column: str) -> pl.DataFrame:
     )
 
 
-def _unknown(rows: pl.DataFrame) -> pl.DataFrame:
+def unknown(
+    ctx: AuditContext, program_id: str, rows: pl.DataFrame, stake: str = AWARDED
+) -> pl.DataFrame:
+    """Rows whose program cell names no program, or more than one: never a guess; the
+    message lists the programs matched or, for none, the closest names."""
+    zh, en = unknown_message(ctx, program_id)
     return F.build(
-        rows,
-        "unknown_program",
-        message_zh=pl.concat_str(pl.lit("规则文件中没有项目"), pl.col("program_id")),
-        message_en=pl.concat_str(pl.lit("The rule files have no program "), pl.col("program_id")),
-        amount_at_stake=pl.col(AWARDED),
+        rows, "unknown_program", message_zh=pl.lit(zh), message_en=pl.lit(en),
+        amount_at_stake=pl.col(stake),
+    )  # fmt: skip
+
+
+def unknown_message(ctx: AuditContext, program_id: str) -> tuple[str, str]:
+    family = ctx.book.families.get(program_id)
+    if family is not None:
+        listed = ctx.names.described(tuple(family.members))
+        return (
+            f"“{family.title_zh}”包含多个项目（{family.article}），逐笔记录须写明具体项目：{listed}",
+            f"'{family.title_zh}' covers several programs ({family.article}); an award names "
+            f"one of them: {listed}",
+        )
+    found = ctx.match(program_id)
+    listed = ctx.names.described(found.candidates)
+    if found.ambiguous:
+        return (
+            f"项目名称“{program_id}”对应多个项目，无法确定：{listed}",
+            f"The program name '{program_id}' matches several programs: {listed}",
+        )
+    return (
+        f"规则文件中没有项目“{program_id}”；最接近的项目：{listed}",
+        f"The rule files have no program '{program_id}'; the closest: {listed}",
     )
 
 
@@ -316,13 +335,6 @@ class _Result:
     keys: pl.DataFrame
 
 
-def _texts(frame: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
-    """Awards keyed by their place in the batch keyed by their text again."""
-    if frame.schema[REC] == pl.String():  # already (a batch without items keeps its text)
-        return frame
-    return frame.with_columns(texts.gather(frame[REC]).alias(REC))
-
-
 def _program(
     ctx: AuditContext,
     cp: CompiledProgram,
@@ -330,7 +342,7 @@ def _program(
     items: pl.DataFrame,
     listed: list[str],
 ) -> _Result:
-    meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round"}
+    meta = {*RECORD_META, AWARDED, "awarded_on", "recognised_on", "round", *PAID}
     meta |= {c for c in rows.columns if c.startswith("items_known:")}
     rows = _with_context(cp, _drop_blank(rows, meta), listed)
     lists = _split_items(cp, items)
@@ -362,6 +374,7 @@ def _program(
             found += item_findings(cp, cg, decided, judged[cg.group.list_name])
         found += group_findings(cg, decided)
     found += amount_findings(ctx, cp, decided)
+    found += tranche_findings(cp, decided)
     keys = _conform(_keys(cp, judged), DUP_COLUMNS)
     area = _area_key(cp)
     if area is not None and area != AREA and area in decided.columns:

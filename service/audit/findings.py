@@ -45,6 +45,9 @@ KINDS: dict[str, Kind] = {
     "quota_exceeded": Kind("error", "支持单位数超过名额", "Units above the quota"),
     "soft_quota_exceeded": Kind("warning", "支持单位数超过计划名额（左右）", "Units above the planned number (about)"),
     "summary_not_composable": Kind("error", "汇总金额无法由单项上限或固定金额构成", "Summary total cannot be made of the per-unit caps or fixed amounts"),
+    "tranche_above_plan": Kind("error", "分期拨付超过计划", "A tranche paid above the plan"),
+    "total_mismatch": Kind("error", "合计行与各行之和不符", "The total row does not match the rows"),
+    "sheet_not_audited": Kind("warning", "工作表未审核（既非奖补记录也非明细）", "Worksheet not audited (neither awards nor details)"),
     "late_disbursement": Kind("warning", "认定后逾期下达资金", "Funds issued late after recognition"),
     "issued_before_recognition": Kind("error", "资金在认定之前下达", "Funds issued before recognition"),
 }  # fmt: skip

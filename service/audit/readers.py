@@ -21,11 +21,49 @@ from typing import Any
 
 import polars as pl
 
+from service.config import Settings
+
 CHUNK_ROWS = 200_000
+CHUNK_CELLS = 4_000_000  # an .xlsx chunk's cells, at most (read_xlsx)
 
 
 class UnreadableInput(Exception):
     """The file cannot be read as an audit file at all (exit code 2, HTTP 422)."""
+
+
+class InputTooLarge(UnreadableInput):
+    """The file is past one of the limits (``Limits``): refused before it is read (exit code 2,
+    HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an input may be, checked before memory grows with it (settings: AUDIT_MAX_…).
+    The defaults let real files through: a bureau's table is tens of thousands of rows."""
+
+    uncompressed_bytes: int = 256_000_000  # an .xlsx's parts, inflated
+    cell_chars: int = 32_767  # Excel's own limit on a cell's text
+    columns: int = 1_000
+    line_bytes: int = 1_000_000  # a CSV record or a JSON Lines line
+    # An .xlsx part inflated this many times over what it takes in the zip, once it is past
+    # 16 MB: a real sheet compresses 5-15 times, a bomb thousands of times.
+    inflation: int = 200
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The settings' limits (AUDIT_MAX_…), as the readers take them."""
+    return Limits(
+        uncompressed_bytes=settings.audit_max_uncompressed_bytes,
+        cell_chars=settings.audit_max_cell_chars,
+        columns=settings.audit_max_columns,
+        line_bytes=settings.audit_max_line_bytes,
+    )
+
+
+def _columns(name: str, headers: list[str], limits: Limits) -> list[str]:
+    if len(headers) > limits.columns:
+        raise InputTooLarge(f"{name}: {len(headers):,} columns, more than {limits.columns:,}")
+    return headers
 
 
 @dataclass
@@ -37,6 +75,7 @@ class Table:
     chunks: Iterator[pl.DataFrame]
     size: int
     progress: dict[str, float] = field(default_factory=lambda: {"done": 0.0})
+    sheets: list[str] = field(default_factory=list)  # a workbook's worksheets, in order
 
 
 def _frame(headers: list[str], rows: list[list[str | None]], first_row: int) -> pl.DataFrame:
@@ -62,31 +101,60 @@ def _unique_headers(headers: list[str]) -> list[str]:
 
 
 # -- CSV -------------------------------------------------------------------------------------
-def _utf8(path: Path) -> Path:
-    """Chinese spreadsheets are often saved as GB18030: such a file is re-encoded once."""
-    with path.open("rb") as fh:
-        head = fh.read(1 << 16)
+def _encoding(head: bytes) -> str | None:
+    """None for UTF-8; else the encoding the file is re-encoded from: UTF-16 (Excel's
+    "Unicode text", with its byte-order mark) or GB18030 (Chinese spreadsheets' CSV)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     try:
         head.decode("utf-8")
-        return path
+        return None
     except UnicodeDecodeError as exc:
         if exc.start > len(head) - 4:  # a character cut at the sample's end
-            return path
-    out = Path(tempfile.mkstemp(suffix=".csv")[1])
-    decoder = codecs.getincrementaldecoder("gb18030")()
-    with path.open("rb") as src, out.open("w", encoding="utf-8") as dst:
+            return None
+    return "gb18030"
+
+
+def _utf8(path: Path, temporary: list[Path]) -> Path:
+    """The file as UTF-8: itself, or a copy re-encoded once, listed in ``temporary`` (removed
+    by whoever opened the table, also when the audit fails)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    encoding = _encoding(head)
+    if encoding is None:
+        return path
+    handle, name = tempfile.mkstemp(prefix="audit-", suffix=".csv")
+    out = Path(name)
+    temporary.append(out)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    with path.open("rb") as src, open(handle, "w", encoding="utf-8") as dst:
         while block := src.read(1 << 20):
             dst.write(decoder.decode(block))
         dst.write(decoder.decode(b"", final=True))
     return out
 
 
-def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
-    source = _utf8(path)
+def read_csv(
+    path: Path, chunk_rows: int = CHUNK_ROWS, limits: Limits = Limits(),
+    temporary: list[Path] | None = None,
+) -> Table:  # fmt: skip
+    try:
+        source = _utf8(path, temporary if temporary is not None else [])
+    except OSError as exc:
+        raise UnreadableInput(f"{path.name}: {exc}") from exc
     try:
         with source.open("r", encoding="utf-8-sig") as fh:
-            first = fh.readline()
-            sample = first + "".join(fh.readline() for _ in range(200))
+            first = fh.readline(limits.line_bytes + 1)
+            if len(first) > limits.line_bytes:
+                raise InputTooLarge(
+                    f"{path.name}: the header row is longer than {limits.line_bytes:,} bytes"
+                )
+            lines = [fh.readline(limits.line_bytes + 1) for _ in range(200)]
+            if any(len(line) > limits.line_bytes for line in lines):
+                raise InputTooLarge(
+                    f"{path.name}: a record is longer than {limits.line_bytes:,} bytes"
+                )
+            sample = first + "".join(lines)
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableInput(f"{path.name}: {exc}") from exc
     if not first.strip():
@@ -97,12 +165,12 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
         ).columns
     except pl.exceptions.PolarsError as exc:
         raise UnreadableInput(f"{path.name}: {exc}") from exc
-    names = _unique_headers(headers)
+    names = _unique_headers(_columns(path.name, headers, limits))
     size = source.stat().st_size
     per_row = max(1.0, len(sample.encode()) / max(1, sample.count("\n")))
     table = Table(path.name, names, iter(()), size)
 
-    block = max(1 << 16, int(chunk_rows * per_row))
+    block = min(max(1 << 16, int(chunk_rows * per_row)), 64 << 20)
     schema = dict.fromkeys(names, pl.String())
 
     def chunks() -> Iterator[pl.DataFrame]:
@@ -122,6 +190,11 @@ def read_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
                     cut = _record_end(data, odd)
                     if cut == 0:  # one record longer than a block: read on
                         carry, odd = carry + data, odd ^ (data.count(b'"') % 2 == 1)
+                        if len(carry) > max(limits.line_bytes, block):
+                            raise InputTooLarge(
+                                f"{path.name}: a record (from row {row}) is longer than "
+                                f"{limits.line_bytes:,} bytes"
+                            )
                         continue
                     text = b"".join((carry, memoryview(data)[:cut]))  # one copy
                     carry = data[cut:]
@@ -196,10 +269,59 @@ def cell_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def read_xlsx(path: Path, chunk_rows: int = CHUNK_ROWS, sheet: int = 0) -> Table:
+def check_xlsx(path: Path, limits: Limits) -> None:
+    """Refuse a workbook before openpyxl inflates it: parts past the limits inflated, or past
+    ``limits.inflation`` times their size in the zip; a shared string (openpyxl keeps them
+    all in memory) longer than a cell may be."""
+    import zipfile
+    from xml.etree.ElementTree import iterparse
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+            inflated = sum(p.file_size for p in parts)
+            if inflated > limits.uncompressed_bytes:
+                raise InputTooLarge(
+                    f"{path.name}: {inflated:,} bytes once inflated, more than "
+                    f"{limits.uncompressed_bytes:,}"
+                )
+            for part in parts:
+                if part.file_size > 16 << 20 and part.file_size > limits.inflation * max(
+                    1, part.compress_size
+                ):
+                    raise InputTooLarge(
+                        f"{path.name}: {part.filename} inflates {part.file_size:,} bytes from "
+                        f"{part.compress_size:,}"
+                    )
+            strings = next((p for p in parts if p.filename.endswith("sharedStrings.xml")), None)
+            if strings is None:
+                return
+            with archive.open(strings) as fh:
+                for _, element in iterparse(fh):
+                    if element.tag.endswith("}t") or element.tag == "t":
+                        if element.text is not None and len(element.text) > limits.cell_chars:
+                            raise InputTooLarge(
+                                f"{path.name}: a text of {len(element.text):,} characters, "
+                                f"more than a cell's {limits.cell_chars:,}"
+                            )
+                    elif element.tag.endswith("}si"):
+                        element.clear()
+    except InputTooLarge:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, ParseError, …: openpyxl says it better
+        if isinstance(exc, MemoryError):
+            raise
+        return
+
+
+def read_xlsx(
+    path: Path, chunk_rows: int = CHUNK_ROWS, sheet: int = 0, limits: Limits = Limits()
+) -> Table:
     import openpyxl  # imported here: only Excel input needs it
     from openpyxl.utils.exceptions import InvalidFileException
 
+    if sheet == 0:
+        check_xlsx(path, limits)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError) as exc:
@@ -209,6 +331,9 @@ def read_xlsx(path: Path, chunk_rows: int = CHUNK_ROWS, sheet: int = 0) -> Table
     if sheet >= len(book.worksheets):
         raise UnreadableInput(f"{path.name}: the workbook has no sheet {sheet + 1}")
     ws = book.worksheets[sheet]
+    titles = [w.title for w in book.worksheets]
+    # The first sheet is the file; another one is named by its sheet (awards.xlsx:明细).
+    name = path.name if sheet == 0 else f"{path.name}:{ws.title}"
     rows = ws.iter_rows(values_only=True)
     header_row = 0
     headers: list[str] = []
@@ -218,27 +343,52 @@ def read_xlsx(path: Path, chunk_rows: int = CHUNK_ROWS, sheet: int = 0) -> Table
             headers = [cell_text(v) or "" for v in values]
             break
     if not headers:
-        raise UnreadableInput(f"{path.name}: the sheet has no header row")
+        book.close()
+        raise UnreadableInput(f"{name}: the sheet has no header row")
     while headers and not headers[-1]:
         headers.pop()
-    names = _unique_headers(headers)
+    if len(headers) > limits.columns:
+        book.close()
+    names = _unique_headers(_columns(name, headers, limits))
     total = max(1, (ws.max_row or 1) - header_row)
-    table = Table(path.name, names, iter(()), path.stat().st_size)
+    table = Table(name, names, iter(()), path.stat().st_size, sheets=titles)
 
     def chunks() -> Iterator[pl.DataFrame]:
+        try:
+            yield from sheet_chunks()
+        except UnreadableInput:
+            raise
+        except Exception as exc:  # a sheet's XML broken past its header: openpyxl's errors
+            book.close()
+            raise UnreadableInput(f"{name}: the sheet cannot be read ({exc})") from exc
+
+    # A chunk holds at most CHUNK_CELLS cells as Python text: a wide sheet (a thousand columns
+    # of a highly compressible sheet) comes in smaller chunks, not in more memory.
+    per_chunk = max(1, min(chunk_rows, CHUNK_CELLS // max(1, len(names))))
+
+    def sheet_chunks() -> Iterator[pl.DataFrame]:
+        # Blank rows are left out (a sheet may claim a million of them: openpyxl yields each),
+        # each kept row with its number as Excel shows it.
         batch: list[list[str | None]] = []
-        first = header_row + 1
-        done = 0
-        for values in rows:
-            batch.append([cell_text(v) for v in values[: len(names)]])
-            if len(batch) >= chunk_rows:
-                done += len(batch)
-                table.progress["done"] = min(0.99, done / total)
-                yield _frame(names, batch, first)
-                first += len(batch)
-                batch = []
+        numbers: list[int] = []
+        rows = ws.iter_rows(min_row=header_row + 1, max_col=len(names), values_only=True)
+        for number, values in enumerate(rows, start=header_row + 1):
+            if all(v is None for v in values):
+                continue
+            cells = [cell_text(v) for v in values[: len(names)]]
+            if any(c is not None and len(c) > limits.cell_chars for c in cells):
+                book.close()
+                raise InputTooLarge(
+                    f"{name}: row {number} has a cell longer than {limits.cell_chars:,} characters"
+                )
+            batch.append(cells)
+            numbers.append(number)
+            if len(batch) >= per_chunk:
+                table.progress["done"] = min(0.99, (number - header_row) / total)
+                yield _numbered(names, batch, numbers)
+                batch, numbers = [], []
         if batch:
-            yield _frame(names, batch, first)
+            yield _numbered(names, batch, numbers)
         book.close()
         table.progress["done"] = 1.0
 
@@ -257,27 +407,49 @@ def _scalar(value: Any) -> str | None:
     return str(value)
 
 
-def read_jsonl(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
+def _json_line(line: str) -> Any:
+    """A line's object; a line that is no JSON, nested past the parser's depth or with a number
+    past Python's digits limit is an unreadable row (a finding), never an exception."""
+    try:
+        return json.loads(line, parse_float=Decimal)
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        return None
+
+
+def read_jsonl(
+    path: Path, chunk_rows: int = CHUNK_ROWS, limits: Limits = Limits(),
+    temporary: list[Path] | None = None,
+) -> Table:  # fmt: skip
     """One JSON object per line; keys are the headers. Numbers are kept as written (Decimal)."""
     try:
-        fh = path.open("r", encoding="utf-8-sig")
+        source = _utf8(path, temporary if temporary is not None else [])
+        fh = source.open("r", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise UnreadableInput(f"{path.name}: {exc}") from exc
+
+    def long(number: int) -> InputTooLarge:
+        fh.close()
+        return InputTooLarge(
+            f"{path.name}: line {number} is longer than {limits.line_bytes:,} bytes"
+        )
+
     size = path.stat().st_size
     first_lines: list[tuple[int, str]] = []
     headers: list[str] = []
-    for number, line in enumerate(fh, start=1):
+    for number, line in enumerate(iter(lambda: fh.readline(limits.line_bytes + 1), ""), start=1):
+        if len(line) > limits.line_bytes:
+            raise long(number)
         if line.strip():
             first_lines.append((number, line))
             if len(first_lines) >= 200:
                 break
     for _, line in first_lines:
-        try:
-            obj = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError:
-            continue
+        obj = _json_line(line)
         if isinstance(obj, dict):
             headers += [k for k in obj if k not in headers]
+            if len(headers) > limits.columns:
+                fh.close()
+                _columns(path.name, headers, limits)
     if not headers:
         fh.close()
         raise UnreadableInput(f"{path.name}: no JSON object on the first lines")
@@ -286,7 +458,10 @@ def read_jsonl(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
     def lines() -> Iterator[tuple[int, str]]:
         yield from first_lines
         start = first_lines[-1][0] + 1 if first_lines else 1
-        for number, line in enumerate(fh, start=start):
+        lines = iter(lambda: fh.readline(limits.line_bytes + 1), "")
+        for number, line in enumerate(lines, start=start):
+            if len(line) > limits.line_bytes:
+                raise long(number)
             if line.strip():
                 yield number, line
 
@@ -297,15 +472,15 @@ def read_jsonl(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
         keys = table.headers
         for number, line in lines():
             done += len(line)
-            try:
-                obj = json.loads(line, parse_float=Decimal)
-            except json.JSONDecodeError:
-                obj = {"__unreadable__": line.strip()[:200]}
+            obj = _json_line(line)
             if not isinstance(obj, dict):
                 obj = {"__unreadable__": line.strip()[:200]}
             for k in obj:
                 if k not in keys:
                     keys.append(k)
+            if len(keys) > limits.columns:
+                fh.close()
+                _columns(path.name, keys, limits)
             rows.append([_scalar(obj.get(k)) for k in keys])
             numbers.append(number)
             if len(rows) >= chunk_rows:
@@ -326,20 +501,24 @@ def _numbered(keys: list[str], rows: list[list[str | None]], numbers: list[int])
     return frame.with_columns(pl.Series("row", numbers, dtype=pl.Int64))
 
 
-def open_table(path: Path, chunk_rows: int = CHUNK_ROWS) -> Table:
+def open_table(
+    path: Path, chunk_rows: int = CHUNK_ROWS, limits: Limits = Limits(),
+    temporary: list[Path] | None = None,
+) -> Table:  # fmt: skip
+    """``temporary``: where re-encoded copies are listed, for the caller to remove."""
     if not path.is_file():
         raise UnreadableInput(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return read_xlsx(path, chunk_rows)
+        return read_xlsx(path, chunk_rows, limits=limits)
     if suffix in (".jsonl", ".ndjson", ".json"):
-        return read_jsonl(path, chunk_rows)
+        return read_jsonl(path, chunk_rows, limits, temporary)
     if suffix in (".csv", ".txt", ".tsv"):
-        return read_csv(path, chunk_rows)
+        return read_csv(path, chunk_rows, limits, temporary)
     with path.open("rb") as fh:
         magic = fh.read(4)
     if magic.startswith(b"PK"):
-        return read_xlsx(path, chunk_rows)
+        return read_xlsx(path, chunk_rows, limits=limits)
     if magic.lstrip().startswith(b"{"):
-        return read_jsonl(path, chunk_rows)
-    return read_csv(path, chunk_rows)
+        return read_jsonl(path, chunk_rows, limits, temporary)
+    return read_csv(path, chunk_rows, limits, temporary)

@@ -37,15 +37,37 @@ def _money(fen: int | None) -> str | None:
     return None if fen is None else str(from_fen(fen))
 
 
-def at_stake_total(findings: pl.DataFrame) -> int:
-    """Money at stake without counting an award twice: per award row the largest amount of its
-    findings, plus the amounts of findings about whole programs (no row)."""
+def at_stake_total(findings: pl.DataFrame, programs: pl.DataFrame | None = None) -> int:
+    """Money at stake, never counted twice. An award's findings are readings of one payment:
+    it counts with its largest (an award above its cap and ineligible is its amount, not the
+    amount and the excess); its items' findings are the award's (by its id). A program's
+    findings about its total (the pool) add to its awards', and a program counts at most what
+    it paid; the whole at most the total paid."""
     if findings.height == 0:
         return 0
+    stake = pl.col("amount_at_stake").fill_null(0)
+    award = pl.coalesce(
+        pl.col("award_id"),
+        pl.concat_str(pl.lit("#"), pl.col("source"), pl.lit(":"), pl.col("row").cast(pl.String)),
+    )
     rows = findings.filter(pl.col("row").is_not_null() & (pl.col("row") > 1))
-    per_row = rows.group_by(["source", "row"]).agg(pl.col("amount_at_stake").max())
-    whole = findings.filter(pl.col("row").is_null())["amount_at_stake"].sum()
-    return int(per_row["amount_at_stake"].sum() or 0) + int(whole or 0)
+    per_award = rows.group_by("program_id", award.alias("_award")).agg(stake.max().alias("s"))
+    whole = findings.filter(pl.col("row").is_null() | (pl.col("row") <= 1)).select(
+        "program_id", stake.alias("s")
+    )
+    per_program = (
+        pl.concat([per_award.drop("_award"), whole]).group_by("program_id").agg(pl.col("s").sum())
+    )
+    if programs is None or programs.height == 0:
+        return int(per_program["s"].sum() or 0)
+    paid = programs.select("program_id", pl.col("awarded_amount").alias("paid"))
+    capped = per_program.join(paid, on="program_id", how="left", nulls_equal=True).select(
+        pl.when(pl.col("paid").is_not_null())
+        .then(pl.min_horizontal("s", "paid"))
+        .otherwise(pl.col("s"))
+    )
+    total_paid = int(programs["awarded_amount"].sum() or 0)
+    return min(int(capped.to_series().sum() or 0), total_paid)
 
 
 def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
@@ -54,7 +76,7 @@ def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
     )
     out = []
     for row in result.programs.iter_rows(named=True):
-        program = book.get(row["program_id"])
+        program = book.get(row["program_id"]) or book.families.get(row["program_id"])
         out.append(
             {
                 "program_id": row["program_id"],
@@ -68,6 +90,7 @@ def programs_json(book: RuleBook, result: AuditResult) -> list[dict[str, Any]]:
                 "allowed": _money(row["allowed"]),
                 "pool": _money(row["pool"]),
                 "findings": counts.get(row["program_id"], 0),
+                "notes": row.get("notes") or None,  # a published table's 认定部门, 备注 …
             }
         )
     return out
@@ -94,7 +117,7 @@ def _summary(book: RuleBook, result: AuditResult) -> dict[str, Any]:
         "finding_count": f.height,
         "by_severity": by("severity"),
         "by_kind": by("kind"),
-        "amount_at_stake": _money(at_stake_total(f)),
+        "amount_at_stake": _money(at_stake_total(f, result.programs)),
         "programs": programs_json(book, result),
     }
 
@@ -136,28 +159,75 @@ def write_csv(result: AuditResult, path: Path) -> None:
     _export(result.findings).write_csv(path, include_bom=True)
 
 
+FINDING_COLUMNS = [
+    xlsx.Column("source", "文件", "source"),
+    xlsx.Column("row", "行号", "row", "int", 8),
+    xlsx.Column("program_id", "项目", "program_id"),
+    xlsx.Column("applicant_uscc", "统一社会信用代码", "applicant_uscc", width=22),
+    xlsx.Column("applicant_name", "单位名称", "applicant_name"),
+    xlsx.Column("award_id", "奖补编号", "award_id"),
+    xlsx.Column("item", "明细", "item"),
+    xlsx.Column("kind_zh", "类型", "kind (zh)"),
+    xlsx.Column("kind", "类型代码", "kind"),
+    xlsx.Column("severity_zh", "严重程度", "severity", width=10),
+    xlsx.Column("rule", "规则", "rule"),
+    xlsx.Column("article", "条款", "article"),
+    xlsx.Column("message_zh", "说明", "message_zh", width=60),
+    xlsx.Column("message_en", "英文说明", "message_en", width=60),
+    xlsx.Column("amount_at_stake", "涉及金额（元）", "amount at stake (yuan)", "money", 16),
+]
+PROGRAM_COLUMNS = [
+    xlsx.Column("program_id", "项目", "program_id"),
+    xlsx.Column("title_zh", "项目名称", "title"),
+    xlsx.Column("article", "条款", "article"),
+    xlsx.Column("awards", "笔数", "awards", "int"),
+    xlsx.Column("units", "单位数", "units", "int"),
+    xlsx.Column("awarded_amount", "已发金额（元）", "awarded (yuan)", "money", 16),
+    xlsx.Column("allowed", "应得金额（元）", "allowed (yuan)", "money", 16),
+    xlsx.Column("pool", "资金上限（元）", "pool (yuan)", "money", 16),
+    xlsx.Column("findings", "问题数", "findings", "int"),
+    xlsx.Column("notes", "备注（表中说明列）", "notes (the table's describing columns)"),
+]
+
+
+def kind_zh(kind: pl.Expr) -> pl.Expr:
+    return kind.replace_strict({k: v.zh for k, v in F.KINDS.items()}, default=kind)
+
+
 def write_xlsx(book: RuleBook, result: AuditResult, path: Path) -> None:
-    findings = _export(result.findings)
-    headers = [f"{HEADERS_ZH[c]} / {c}" for c in F.COLUMNS]
-    programs = (
-        pl.DataFrame(summary_json(book, result)["programs"]) if result.programs.height else None
+    findings = result.findings.with_columns(
+        kind_zh(pl.col("kind")).alias("kind_zh"),
+        pl.col("severity")
+        .replace_strict(xlsx.SEVERITY_ZH, default=pl.col("severity"))
+        .alias("severity_zh"),
     )
-    sheets = [("findings 发现", headers, findings, {"amount_at_stake", "row"})]
-    if programs is not None:
-        cols = [
-            "program_id",
-            "title_zh",
-            "awards",
-            "units",
-            "awarded",
-            "allowed",
-            "pool",
-            "findings",
-        ]
-        sheets.append(
-            ("programs 项目", cols, programs.select(cols), {"awarded", "allowed", "pool"})
+    listed = {p["program_id"]: p for p in summary_json(book, result)["programs"]}
+    programs = result.programs.select(
+        "program_id", "awards", "units", "awarded_amount", "allowed", "pool"
+    ).with_columns(
+        pl.col("program_id")
+        .replace_strict({k: p["title_zh"] for k, p in listed.items()}, default=None)
+        .alias("title_zh"),
+        pl.col("program_id")
+        .replace_strict({k: p["article"] for k, p in listed.items()}, default=None)
+        .alias("article"),
+        pl.col("program_id")
+        .replace_strict({k: p["findings"] for k, p in listed.items()}, default=0)
+        .cast(pl.Int64)
+        .alias("findings"),
+        pl.col("program_id")
+        .replace_strict(
+            {k: p["notes"] for k, p in listed.items()}, default=None, return_dtype=pl.String
         )
-    written = xlsx.write_xlsx(path, sheets)
+        .alias("notes"),
+    )
+    written = xlsx.write_workbook(
+        path,
+        [
+            ("发现 findings", FINDING_COLUMNS, findings),
+            ("项目 programs", PROGRAM_COLUMNS, programs),
+        ],
+    )
     if written < findings.height:  # Excel's row limit: the CSV has them all
         log.warning(
             "findings.xlsx holds %d of %d findings; all are in the CSV", written, findings.height
@@ -232,7 +302,8 @@ def render_html(book: RuleBook, result: AuditResult, limit: int = 60) -> str:
     rows = "".join(
         f'<tr><td>{e(str(r["source"] or ""))}</td><td class="num">{r["row"] or ""}</td>'
         f"<td>{e(r['program_id'] or '')}</td><td>{e(r['applicant_name'] or r['applicant_uscc'] or '')}</td>"
-        f'<td class="{e(r["severity"])}">{e(r["kind"])}</td><td>{e(r["article"] or "")}</td>'
+        f'<td class="{e(r["severity"])}">{e(F.KINDS[r["kind"]].zh if r["kind"] in F.KINDS else r["kind"])}'
+        f"<br><small>{e(r['kind'])}</small></td><td>{e(r['article'] or '')}</td>"
         f"<td>{e(r['message_zh'] or '')}<br><small>{e(r['message_en'] or '')}</small></td>"
         f'<td class="num">{e(r["amount_at_stake"] or "")}</td></tr>'
         for r in finding_dicts(result.findings.head(limit))

@@ -13,9 +13,10 @@ import polars as pl
 
 from service.audit import findings as F
 from service.audit.applications import expand
-from service.audit.columns import Column, recognise
+from service.audit.columns import Column, Vocabulary, recognise
 from service.audit.context import AuditContext
 from service.audit.evaluate import AWARDED
+from service.audit.names import TOTAL
 from service.audit.parse import parse
 from service.engine.polars_decide import REC
 from service.rules.loader import RuleBook
@@ -27,8 +28,9 @@ IDENTITY = ("award_id", "applicant_uscc", "applicant_name")
 class Headers:
     """Recognised columns of one file; unknown ones are reported once, on the header row."""
 
-    def __init__(self, book: RuleBook, src: str) -> None:
+    def __init__(self, book: RuleBook, src: str, vocabulary: Vocabulary | None = None) -> None:
         self.book, self.src = book, src
+        self.vocabulary = vocabulary or Vocabulary.of(book)
         self.columns: dict[str, Column | None] = {}
         self.found: list[pl.DataFrame] = []
         self.keys: set[str] = set()
@@ -37,7 +39,7 @@ class Headers:
         for header in headers:
             if header == "row" or header in self.columns:
                 continue
-            column = recognise(header, self.book)
+            column = recognise(header, self.book, self.vocabulary)
             if column is not None and column.key in self.keys:
                 column = None  # a second column for the same thing: the first one is read
             self.columns[header] = column
@@ -73,6 +75,7 @@ class Rows:
     records: pl.DataFrame | None = None
     items: list[pl.DataFrame] = field(default_factory=list)
     typed: pl.DataFrame | None = None  # the rows of a program-summary file
+    totals: pl.DataFrame | None = None  # 合计 rows: checked against the others, not audited
 
 
 def read_rows(
@@ -88,6 +91,13 @@ def read_rows(
     parsed = parse(raw, columns, ctx.memo)
     typed = parsed.frame.with_columns(pl.lit(src).alias("src"))
     out = Rows([_cell_problems(src, typed, parsed.problems), _unreadable_rows(src, raw)])
+    if "program_id" in typed.columns:
+        typed = typed.with_columns(ctx.program_ids(typed["program_id"]))
+        total = _total_rows(typed, columns)
+        if total is not None:
+            out.totals = typed.filter(total)
+            typed = typed.filter(~total)
+    notes = [c.key for c in columns if c.level == "note"]
     if summary:
         out.typed = typed
         return out
@@ -113,12 +123,20 @@ def read_rows(
     records = records.with_columns(
         pl.lit(None, dtype=pl.String).alias(c) for c in IDENTITY if c not in records.columns
     )
-    records, json_items, problems = expand(ctx, records.drop(item_keys))
+    records, json_items, problems = expand(ctx, records.drop(item_keys, *notes))
     out.found.append(problems)
     out.records = records
     if json_items is not None:
         out.items.append(json_items)
     return out
+
+
+def _total_rows(typed: pl.DataFrame, columns: list[Column]) -> pl.Series | None:
+    """合计 rows: the program cell, the 序号 or a note cell says 合计 (总计, 小计, Total)."""
+    labels = ["program_id", "award_id", *(c.key for c in columns if c.level == "note")]
+    found = [pl.col(c).str.contains(TOTAL) for c in labels if c in typed.columns]
+    mask = typed.select(pl.any_horizontal(found).fill_null(False)).to_series()
+    return mask if mask.any() else None
 
 
 def _cell_problems(src: str, typed: pl.DataFrame, problems: pl.DataFrame) -> pl.DataFrame:

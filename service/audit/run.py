@@ -16,6 +16,7 @@ memory follows the chunk and partition size, not the file size.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
@@ -29,28 +30,29 @@ import polars as pl
 from service.audit import checks
 from service.audit import findings as F
 from service.audit.across import Across, Cut, programs_schema, with_limits
-from service.audit.columns import Column
+from service.audit.columns import Column, Vocabulary, recognise
 from service.audit.context import AuditContext, AuditOptions
 from service.audit.evaluate import AWARDED, evaluate
 from service.audit.ordered import Batch, NotInOrder, batches
-from service.audit.readers import Table, UnreadableInput, open_table
+from service.audit.readers import (
+    InputTooLarge,
+    Table,
+    UnreadableInput,
+    open_table,
+    read_xlsx,
+)
 from service.audit.rows import Headers, Rows, read_rows
 from service.audit.spill import Spill
-from service.audit.summary import audit_summary
+from service.audit.summary import audit_summary, check_totals
 from service.engine.polars_decide import REC
 from service.rules.loader import RuleBook
 
 Progress = Callable[[float, int], None]
-# Reading (here), parsing and evaluating overlap. Each polars operation a worker runs waits for
-# polars' own threads; a third worker keeps this machine's two cores busier in those waits
-# (-2.5% at 1M, +130 MB at 2M: bench/README.md).
+# Reading (here), parsing and evaluating overlap; a third worker keeps two cores busy while a
+# worker waits for polars' own threads, and two batches ahead keep a worker from idling while
+# the next batch is read (the figures: bench/README.md).
 WORKERS = 3
-# Batches in the pool ahead of the one being taken: two, so that a worker done with its batch
-# takes the next at once rather than idling while the next batch is read (-2% at 1M).
 AHEAD = 2
-# A program with fewer awards in a batch is evaluated with the next batches' awards of small
-# programs, a chunk at a time: each evaluation of a program costs a few ms whatever its size.
-PUT_OFF_BELOW = 10_000
 NO_RECORDS = pl.DataFrame(schema={REC: pl.String(), "program_id": pl.String()})
 NO_ITEMS = pl.DataFrame(schema={REC: pl.String()})
 
@@ -70,13 +72,24 @@ class _Serial(Executor):
 _SERIAL = _Serial()
 
 
+class AuditTooLong(InputTooLarge):
+    """The audit ran past ``AuditOptions.max_seconds`` (HTTP 413, exit code 2)."""
+
+
 @dataclass
 class AuditResult:
     findings: pl.DataFrame
     programs: pl.DataFrame  # program_id, awards, units, awarded_amount, allowed, pool
     meta: dict[str, Any] = field(default_factory=dict)
+    # The run's temporary files being removed in the background (``removed`` waits).
+    removing: list[threading.Thread] = field(default_factory=list, repr=False)
     # The report's summary, made once (service.audit.report.summary_json): each output has it.
     summary: dict[str, Any] | None = field(default=None, repr=False)
+
+    def removed(self) -> None:
+        """Waits until the run's temporary files are gone (the command, before it ends)."""
+        while self.removing:
+            self.removing.pop().join()
 
     @property
     def exit_code(self) -> int:
@@ -98,12 +111,19 @@ class Runner:
     ) -> None:
         self.ctx = ctx
         self.pool = pool or _SERIAL
-        self.progress = progress or (lambda fraction, rows: None)
+        report = progress or (lambda fraction, rows: None)
+        limit, started = ctx.options.max_seconds, time.monotonic()
+
+        def progressed(fraction: float, rows: int) -> None:
+            if limit is not None and time.monotonic() - started > limit and fraction < 1.0:
+                raise AuditTooLong(f"the audit takes longer than {limit:g} s (AUDIT_MAX_SECONDS)")
+            report(fraction, rows)
+
+        self.progress = progressed
         self.found: list[pl.DataFrame] = []
+        self.removing: list[threading.Thread] = []
+        self.closing: list[pl.DataFrame] = []  # 合计 rows (list.append is atomic)
         self.rows = 0
-        # Set when the last batch is read (files in award order): batches still being
-        # evaluated then put nothing off (whether they see it in time changes no finding).
-        self.read_all = False
 
     def run(
         self, records: Table, details: Table | None = None, in_order: bool = True
@@ -124,8 +144,12 @@ class Runner:
                     self._partitioned(files, across, parts)
                 found, programs = across.finish()
                 self.found += found
+                if self.closing:
+                    closing = pl.concat(self.closing, how="diagonal_relaxed")
+                    counted = {AWARDED: "奖补金额"}
+                    self.found += check_totals(closing, programs, counted)
             finally:
-                across.close()
+                self.removing.append(across.close())
             layout = "award_order" if in_order else "partitions"
         self.found += files.headers.found + (
             files.detail_headers.found if files.detail_headers else []
@@ -144,17 +168,17 @@ class Runner:
             "partitions": parts if layout == "partitions" else 1,
             "seconds": round(time.perf_counter() - started, 3),
         }
-        return AuditResult(findings, programs, meta)
+        return AuditResult(findings, programs, meta, removing=self.removing)
 
     def _files(self, records: Table, details: Table | None) -> _Files:
-        headers = Headers(self.ctx.book, records.name)
+        headers = Headers(self.ctx.book, records.name, self.ctx.vocabulary)
         keys = {c.key for c in headers.known(records.headers)}
         if "program_id" not in keys:
             raise UnreadableInput(f"{records.name}: no program column (program_id / 项目)")
         summary = details is None and "units" in keys and "total_paid" in keys
         detail_headers = None
         if details is not None:
-            detail_headers = Headers(self.ctx.book, details.name)
+            detail_headers = Headers(self.ctx.book, details.name, self.ctx.vocabulary)
             if "award_id" not in {c.key for c in detail_headers.known(details.headers)}:
                 raise UnreadableInput(
                     f"{details.name}: detail rows need the award id (award_id / 奖补编号)"
@@ -171,18 +195,23 @@ class Runner:
 
     # -- program-summary files --------------------------------------------------------------
     def _summary(self, files: _Files) -> pl.DataFrame:
-        table, rows = files.records, []
+        table, rows, closing = files.records, [], []
         for raw in table.chunks:
             columns = self._item_columns(files.headers, raw.columns)
             read = read_rows(self.ctx, table.name, raw, columns, summary=True)
             self.found += read.found
             if read.typed is not None:
                 rows.append(read.typed)
+            if read.totals is not None:
+                closing.append(read.totals)
             self.rows += raw.height
             self.progress(0.9 * table.progress["done"], self.rows)
         if not rows:
             return programs_schema()
         frame = pl.concat(rows, how="diagonal_relaxed")
+        if closing:
+            counted = {"units": "支持数量", "total_paid": "金额"}
+            self.found += check_totals(pl.concat(closing, how="diagonal_relaxed"), frame, counted)
         for name in ("program_id", "units", "total_paid"):
             missing = frame.filter(pl.col(name).is_null())
             if missing.height:
@@ -196,14 +225,27 @@ class Runner:
                 )
         found, allowed = audit_summary(self.ctx, frame)
         self.found += found
+        # Columns that describe (认定部门, 备注) are kept: "认定部门：市知识产权局" per program.
+        notes = [
+            pl.concat_str(pl.lit(c.header + "："), pl.col(c.key))
+            for c in files.headers.columns.values()
+            if c is not None and c.level == "note" and c.key in frame.columns
+        ]
+        described = (
+            pl.concat_str(notes, separator="；", ignore_nulls=True) if notes else pl.lit(None)
+        )
         totals = (
-            frame.with_columns(pl.Series("allowed", allowed, dtype=pl.Int64))
+            frame.with_columns(
+                pl.Series("allowed", allowed, dtype=pl.Int64),
+                described.cast(pl.String).alias("notes"),
+            )
             .group_by("program_id")
             .agg(
                 pl.len().alias("awards"),
                 pl.col("units").sum().alias("units"),
                 pl.col("total_paid").sum().alias(AWARDED),
                 pl.col("allowed").sum().alias("allowed"),
+                pl.col("notes").drop_nulls().unique(maintain_order=True).str.join("；"),
             )
             .filter(pl.col("program_id").is_not_null())
         )
@@ -231,24 +273,9 @@ class Runner:
 
         pending: deque[Future[Cut]] = deque()
         numbers = itertools.count()
-        put_off: list[tuple[pl.DataFrame, pl.DataFrame]] = []
-        ended = False  # once the last batch is in the pool, what is put off goes at once
-
-        def evaluate_put_off() -> None:
-            recs = pl.concat([r for r, _ in put_off], how="diagonal_relaxed")
-            its = [i for _, i in put_off if i.height]
-            joined = pl.concat(its, how="diagonal_relaxed") if its else NO_ITEMS
-            pending.append(self.pool.submit(self._evaluated, recs, joined, across, next(numbers)))
-            put_off.clear()
 
         def take() -> None:
-            cut = pending.popleft().result()
-            self.found += across.add(cut)
-            put_off.extend(cut.deferred)
-            cut.deferred = []
-            enough = ended or sum(r.height for r, _ in put_off) >= self.ctx.options.chunk_rows
-            if put_off and enough:
-                evaluate_put_off()
+            self.found += across.add(pending.popleft().result())
             self.progress(0.9 * records.progress["done"], self.rows)
 
         detail_stream = None
@@ -256,15 +283,10 @@ class Runner:
             detail_stream = (details.name, details.chunks, seen(files.detail_headers))
         stream = batches((records.name, records.chunks, seen(files.headers)), detail_stream)
         for batch in stream:
-            ended = self.read_all = batch.last
             pending.append(self.pool.submit(self._batch, files, batch, across, next(numbers)))
-            if ended and put_off:  # evaluated beside the batches still in the pool
-                evaluate_put_off()
-            while len(pending) > AHEAD:  # put-off evaluations count among them
+            while len(pending) > AHEAD:
                 take()
-        while pending or put_off:
-            if not pending:
-                evaluate_put_off()
+        while pending:
             take()
 
     def _batch(self, files: _Files, batch: Batch, across: Across, number: int) -> Cut:
@@ -281,18 +303,11 @@ class Runner:
             self.ctx,
             records if records is not None else NO_RECORDS,
             pl.concat(items, how="diagonal_relaxed") if items else NO_ITEMS,
-            # Nothing is put off once the files are read: no batch would come to take it.
-            defer_below=0 if batch.last or self.read_all else PUT_OFF_BELOW,
         )
         cut = across.cut(result, number)
         cut.findings = [f for r in rows for f in r.found] + cut.findings
+        self.closing += [r.totals for r in rows if r.totals is not None]
         return cut
-
-    def _evaluated(
-        self, records: pl.DataFrame, items: pl.DataFrame, across: Across, number: int
-    ) -> Cut:
-        """Awards of programs put off by earlier batches, evaluated together."""
-        return across.cut(evaluate(self.ctx, records, items), number)
 
     def _read(
         self, table: Table, headers: Headers, raw: pl.DataFrame, details: bool = False
@@ -353,6 +368,8 @@ class Runner:
         self, name: str, raw: pl.DataFrame, columns: list[Column], spill: Spill, details: bool
     ) -> tuple[list[pl.DataFrame], list[Any]]:
         rows = read_rows(self.ctx, name, raw, columns, details)
+        if rows.totals is not None:
+            self.closing.append(rows.totals)
         pieces = [("items", spill.pieces(i, [REC])) for i in rows.items]
         if rows.records is not None:
             pieces.append(("records", spill.pieces(rows.records, [REC])))
@@ -392,18 +409,90 @@ def run_audit(
     options = options or AuditOptions()
     ctx = AuditContext(book, disqualified, options)
 
-    def tables() -> Iterator[Table | None]:
-        yield open_table(records, options.chunk_rows)
-        yield open_table(details, options.chunk_rows) if details is not None else None
+    notes: list[pl.DataFrame] = []
 
+    temporary: list[Path] = []  # re-encoded copies (GB18030, UTF-16), removed at the end
+
+    def tables() -> Iterator[Table | None]:
+        table = open_table(records, options.chunk_rows, options.limits, temporary)
+        if len(table.sheets) > 1 and details is None:
+            notes.clear()
+            yield from _sheets(book, records, table, options, notes)
+            return
+        yield table
+        if details is None:
+            yield None
+        else:
+            yield open_table(details, options.chunk_rows, options.limits, temporary)
+
+    try:
+        return _run(ctx, tables, notes, progress)
+    finally:
+        for path in temporary:
+            path.unlink(missing_ok=True)
+
+
+def _run(
+    ctx: AuditContext,
+    tables: Callable[[], Iterator[Table | None]],
+    notes: list[pl.DataFrame],
+    progress: Progress | None,
+) -> AuditResult:
+    options = ctx.options
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="audit") as pool:
         if options.layout == "auto":
             try:
                 table, detail_table = tables()
                 assert table is not None
-                return Runner(ctx, progress, pool).run(table, detail_table, in_order=True)
+                runner = Runner(ctx, progress, pool)
+                runner.found += notes
+                return runner.run(table, detail_table, in_order=True)
             except NotInOrder:
                 ctx.item_columns = set()
         table, detail_table = tables()
         assert table is not None
-        return Runner(ctx, progress, pool).run(table, detail_table, in_order=False)
+        runner = Runner(ctx, progress, pool)
+        runner.found += notes
+        return runner.run(table, detail_table, in_order=False)
+
+
+def _sheets(
+    book: RuleBook, path: Path, first: Table, options: AuditOptions, notes: list[pl.DataFrame]
+) -> Iterator[Table | None]:
+    """A workbook's sheets: the first of awards (a program column) and the first of details
+    (an award id and item columns, no program); every other sheet is named as not audited."""
+    records: Table | None = None
+    details: Table | None = None
+    for index, title in enumerate(first.sheets):
+        try:
+            table = (
+                first if index == 0 else read_xlsx(path, options.chunk_rows, index, options.limits)
+            )
+        except InputTooLarge:
+            raise
+        except UnreadableInput:
+            notes.append(_not_audited(path.name, title, "空表或无表头", "empty, or no header row"))
+            continue
+        words = Vocabulary.of(book)
+        keys = {
+            c.key: c.level for h in table.headers if (c := recognise(h, book, words)) is not None
+        }
+        if "program_id" in keys and records is None:
+            records = table
+        elif "award_id" in keys and "item" in keys.values() and details is None:
+            details = table
+        else:
+            what = (
+                ("另一张奖补记录表", "another sheet of awards")
+                if "program_id" in keys
+                else ("既非奖补记录也非明细", "neither awards nor their details")
+            )
+            notes.append(_not_audited(path.name, title, *what))
+    yield records or first
+    yield details
+
+
+def _not_audited(name: str, title: str, zh: str, en: str) -> pl.DataFrame:
+    row = {"source": name, "item": title, "message_zh": f"工作表“{title}”未审核：{zh}",
+           "message_en": f"Worksheet '{title}' not audited: {en}"}  # fmt: skip
+    return F.build(pl.DataFrame([row]), "sheet_not_audited")

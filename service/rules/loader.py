@@ -6,7 +6,7 @@ Any problem stops start-up with ``RuleFileError`` naming the file, the line and 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from service.rules.forms import FormBook, load_forms
 from service.rules.model import (
     ConditionSpec,
     DisbursementSpec,
+    FamiliesSpec,
+    FamilySpec,
     IncludeSpec,
     ItemGroupSpec,
     QuotaSpec,
@@ -51,6 +53,8 @@ class RuleBook:
     root: Path
     forms: FormBook
     examples: dict[str, Example]  # program id -> its Swagger example (rules/<policy>/examples)
+    # Programs a published table may report as one row (rules/<policy>/_families.yaml).
+    families: dict[str, FamilySpec] = field(default_factory=dict)
 
     def get(self, program_id: str) -> Program | None:
         return self.programs.get(program_id)
@@ -92,7 +96,28 @@ def load_rules(root: Path) -> RuleBook:
     examples = load_examples(root, programs)
     _check_score_standard(root)
     _register_owners(forms, programs)
-    return RuleBook(programs, rules_version(root), root, forms, examples)
+    families = _families(root, programs)
+    return RuleBook(programs, rules_version(root), root, forms, examples, families)
+
+
+def _families(root: Path, programs: dict[str, Program]) -> dict[str, FamilySpec]:
+    out: dict[str, FamilySpec] = {}
+    for path in sorted(root.rglob("_families.yaml")):
+        label = _label(root, path)
+        try:
+            raw = load_yaml(path.read_text(encoding="utf-8"))
+            spec = FamiliesSpec.model_validate(raw)
+        except (yaml.YAMLError, OSError, UnicodeDecodeError, ValidationError) as exc:
+            raise RuleFileError(label, 1, str(exc)) from exc
+        for index, family in enumerate(spec.families):
+            line = line_of(raw, ("families", index))
+            unknown = [m for m in family.members if m not in programs]
+            if unknown:
+                raise RuleFileError(label, line, f"family '{family.id}': no program {unknown}")
+            if family.id in programs or family.id in out:
+                raise RuleFileError(label, line, f"family id '{family.id}' is used twice")
+            out[family.id] = family
+    return out
 
 
 def _check_score_standard(root: Path) -> None:
@@ -181,6 +206,7 @@ class _Edition:
     effective_from: date
     effective_to: date
     quota: QuotaSpec | None
+    names: tuple[str, ...] = ()
 
 
 def _editions(spec: RuleFileSpec) -> list[_Edition]:
@@ -190,7 +216,7 @@ def _editions(spec: RuleFileSpec) -> list[_Edition]:
         return [
             _Edition(
                 spec.id, None, spec.title_zh, spec.title_en, spec.article,
-                spec.effective_from, spec.effective_to, spec.quota,
+                spec.effective_from, spec.effective_to, spec.quota, tuple(spec.names),
             )
         ]  # fmt: skip
     return [
@@ -203,6 +229,7 @@ def _editions(spec: RuleFileSpec) -> list[_Edition]:
             e.effective_from,
             e.effective_to,
             e.quota,
+            tuple(e.names),
         )
         for e in spec.editions
     ]
@@ -301,6 +328,7 @@ def _load_edition(
         disbursement=disbursement,
         suggestions=tuple(spec.suggestions),
         once_per_applicant=once,
+        names=edition.names,
         requirements=requirements,
         plan=plan,
         targets=tuple(targets),

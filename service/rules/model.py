@@ -92,6 +92,11 @@ class DisbursementSpec(Strict):
     duration_field: str
     schedules: dict[int, list[TrancheSpec]]
     first_year_cap: str | None = None  # a money parameter (may be absent in an edition)
+    # How award tables name the amount paid at each stage (the audit reads such columns and
+    # compares them with the plan's tranches).
+    paid_labels: dict[Literal["first_year", "mid_term", "acceptance"], list[str]] = Field(
+        default_factory=dict
+    )
 
 
 class SuggestionSpec(Strict):
@@ -128,6 +133,26 @@ class EditionSpec(Strict):
     effective_from: date
     effective_to: date
     quota: QuotaSpec | None = None
+    # Other names the bureau's tables give this guide year's program (the audit's matcher).
+    names: list[str] = Field(default_factory=list)
+
+
+class FamilySpec(Strict):
+    """Programs a published table may report as one row: a whole article (第九条（一）–（三）)."""
+
+    id: str = Field(pattern=SLUG)
+    article: str = Field(min_length=2)
+    title_zh: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    names: list[str] = Field(default_factory=list)
+    members: list[str] = Field(min_length=2)
+
+
+class FamiliesSpec(Strict):
+    """``rules/<policy>/_families.yaml``."""
+
+    description: str | None = None
+    families: list[FamilySpec]
 
 
 class TargetSpec(Statement):
@@ -182,6 +207,9 @@ class RuleFileSpec(IncludeSpec):
     editions: list[EditionSpec] = Field(default_factory=list)
     description_zh: str | None = None
     description_en: str | None = None
+    # Other names the bureau's tables give the program (第五条's, yearly reports'): the audit's
+    # matcher reads a program cell by its id, its title or one of these.
+    names: list[str] = Field(default_factory=list)
     award: AwardSpec
     quota: QuotaSpec | None = None
     suggestions: list[SuggestionSpec] = Field(default_factory=list)

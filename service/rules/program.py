@@ -142,6 +142,7 @@ class Program:
     once_per_applicant: Statement | None = None
     once_per_unit: Statement | None = None
     claimed_by_another_applicant: Statement | None = None
+    names: tuple[str, ...] = ()
     requirements: tuple[RequirementSpec, ...] = ()
     targets: tuple[ProgramTarget, ...] = ()
     acceptance: AcceptanceTimingSpec | None = None
@@ -155,6 +156,18 @@ class Program:
         """The applicant's conditions that must hold (severity error; a warning is reported
         only, a priority is a flag); the items' rules are their groups' (``ItemGroup``)."""
         return tuple(c for c in self.conditions if c.severity == "error")
+
+    @property
+    def funded_once_per(self) -> str | None:
+        """What a unit is funded once in: its program (一次性予以每家), or every program of its
+        policy's guide year (表注4: one application per organisation and year, as
+        service.db.applications.once_key stores it). None: no such rule."""
+        if self.once_per_unit is not None:
+            return self.id
+        if self.once_per_applicant is not None:
+            year = self.guide_year if self.guide_year is not None else self.id
+            return f"{self.policy}:{year}"
+        return None
 
     def param(self, name: str) -> Parameter:
         return self.parameters[name]
